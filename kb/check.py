@@ -1,0 +1,109 @@
+"""``kb check``: every problem in the database and the content files, with stable slugs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import units
+from .errors import KBError
+
+
+@dataclass(frozen=True)
+class Problem:
+    slug: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: [{self.slug}] {self.message}"
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def check_facts(store: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    props = store.properties()
+    sources = store.sources()
+    entities = store.entities()
+    texts: dict[str, str | None] = {}
+    for sid, src in sources.items():
+        if src["text_path"]:
+            path = store.root / src["text_path"]
+            if path.is_file():
+                texts[sid] = _norm(path.read_text(encoding="utf-8"))
+            else:
+                problems.append(Problem("missing-text", f"source {sid}", f"text file {src['text_path']!r} not found"))
+    fact_ids = set()
+    for f in store.sql("SELECT * FROM fact ORDER BY id"):
+        where = f"fact {f['id']} ({f['entity']}.{f['property']})"
+        fact_ids.add(f["id"])
+        if f["entity"] not in entities:
+            problems.append(Problem("unknown-entity", where, f"entity {f['entity']!r} is not recorded"))
+        if not f["source"]:
+            problems.append(Problem("no-source", where, "fact has no source"))
+        elif f["source"] not in sources:
+            problems.append(Problem("unknown-source", where, f"source {f['source']!r} is not recorded"))
+        prop = props.get(f["property"])
+        if prop is None:
+            problems.append(Problem("unknown-property", where, f"property {f['property']!r} is not in the vocabulary"))
+        else:
+            try:
+                units.check_dimension(f["unit"], prop["unit"], f"the value of {f['property']}")
+                expected_si = f["value"] * units.si_factor(f["unit"])
+                if abs(expected_si - f["si_value"]) > 1e-9 * max(abs(expected_si), 1e-300):
+                    problems.append(Problem("si-mismatch", where, "stored SI value disagrees with value and unit"))
+            except KBError as exc:
+                problems.append(Problem("unit-mismatch", where, exc.message))
+        low, high, value = f["low"], f["high"], f["value"]
+        if (low is not None and value < low) or (high is not None and value > high):
+            problems.append(Problem("out-of-bounds", where, f"point value {value} is outside [{low}, {high}]"))
+        if f["quote"] and f["source"] in texts:
+            if _norm(f["quote"]) not in (texts[f["source"]] or ""):
+                problems.append(Problem("quote-not-in-source", where, f"quote {f['quote'][:60]!r} is not in the source text"))
+        if f["quote"] is not None and not f["quote"].strip():
+            problems.append(Problem("empty-quote", where, "quote is blank; omit it instead"))
+    for f in store.sql("SELECT id, supersedes FROM fact WHERE supersedes IS NOT NULL"):
+        if f["supersedes"] not in fact_ids:
+            problems.append(Problem("dangling-reference", f"fact {f['id']}", f"supersedes unknown fact {f['supersedes']!r}"))
+    for e in store.sql("SELECT id, fact FROM event"):
+        if e["fact"] not in fact_ids:
+            problems.append(Problem("dangling-reference", f"event {e['id']}", f"names unknown fact {e['fact']!r}"))
+    for e in entities.values():
+        if e["part_of"] and e["part_of"] not in entities:
+            problems.append(Problem("dangling-reference", f"entity {e['id']}", f"part_of unknown entity {e['part_of']!r}"))
+    return problems
+
+
+def check_files(label: str, run: Callable[[], Any]) -> list[Problem]:
+    """Run one content validation, turning its first error into a problem."""
+    try:
+        run()
+    except KBError as exc:
+        return [Problem(exc.slug, exc.where or label, exc.message)]
+    return []
+
+
+def check_all(project: Any) -> list[Problem]:
+    """Everything: stored facts, the fact files (validated, not written), queries, scenarios, templates."""
+    from .load import load_paths
+
+    store = project.store
+    problems = check_facts(store)
+    if project.facts_dir.is_dir():
+        problems += check_files("facts", lambda: load_paths(store, [project.facts_dir], root=project.root, dry_run=True))
+    for extra in _EXTRA_CHECKS:
+        problems += extra(project)
+    return problems
+
+
+# Later stages (queries, scenarios, templates) register their checks here.
+_EXTRA_CHECKS: list[Callable[[Any], list[Problem]]] = []
+
+
+def register(check: Callable[[Any], list[Problem]]) -> Callable[[Any], list[Problem]]:
+    _EXTRA_CHECKS.append(check)
+    return check

@@ -1,0 +1,191 @@
+"""Facts as claims: validation, content-derived ids, effective rank and the best-value policy.
+
+Pure functions over plain dicts (rows of the ``fact`` and ``event`` tables); no database here.
+
+Best-value policy (documented in the README): among the claims for one entity
+and property that are neither deprecated nor superseded, prefer rank
+``preferred``, then the most recent as-of date (undated last), then the higher
+confidence (confirmed > likely > speculative), then the most recently recorded,
+then the smallest id (so the choice is always deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+from . import units
+from .errors import FileFormatError, KBError, NotFoundError, ValueSyntaxError
+from .values import parse_date, parse_value
+
+METHODS = ("reported", "calculated", "estimated")
+CONFIDENCES = ("confirmed", "likely", "speculative")
+RANKS = ("preferred", "normal", "deprecated")
+SOURCE_KINDS = (
+    "paper", "datasheet", "whitepaper", "blog", "news", "analyst", "podcast", "talk", "comment",
+    "announcement", "observation", "book", "dataset", "other",
+)
+ENTITY_KINDS = (
+    "accelerator", "system", "cluster", "site", "model", "training-run", "organization", "method",
+    "organism", "other",
+)
+
+# Fields whose content defines a claim (and so its id). recorded_at is not one.
+ID_FIELDS = (
+    "entity", "property", "value_text", "unit", "interval_kind", "value", "as_of", "source",
+    "locator", "quote", "method", "confidence", "rank", "rank_reason", "note", "supersedes",
+)
+
+
+def content_id(payload: dict[str, Any], prefix: str = "") -> str:
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return prefix + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
+
+def fact_id(row: dict[str, Any]) -> str:
+    return content_id({k: row.get(k) for k in ID_FIELDS})
+
+
+def event_id(fact: str, rank: str, reason: str, recorded_at: str) -> str:
+    return content_id({"fact": fact, "rank": rank, "reason": reason, "at": recorded_at}, "e")
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], what: str, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise ValueSyntaxError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def build_fact(
+    spec: dict[str, Any], properties: dict[str, dict[str, Any]], recorded_at: str
+) -> dict[str, Any]:
+    """Validate a fact spec (as written in YAML or on the CLI) into a ``fact`` row.
+
+    ``spec`` keys: entity, property, value, unit, source, and optionally interval,
+    point, as_of, locator, quote, method, confidence, rank, rank_reason, note,
+    supersedes. Entity and source existence are checked by the caller.
+    """
+    prop_name = spec["property"]
+    prop = properties.get(prop_name)
+    if prop is None:
+        raise NotFoundError("property", prop_name, list(properties), hint="see `kb properties`")
+    unit = (spec.get("unit") or "").strip()
+    if unit == "1":
+        unit = ""
+    value = parse_value(str(spec["value"]), interval=spec.get("interval"), point=spec.get("point"))
+    units.check_dimension(unit, prop["unit"], f"a value for {prop_name}")
+    factor = units.si_factor(unit)
+    as_of, precision = parse_date(spec.get("as_of"), "as_of")
+    row: dict[str, Any] = {
+        "entity": spec["entity"],
+        "property": prop_name,
+        "value_text": value.text,
+        "unit": unit,
+        "interval_kind": value.kind,
+        "value": value.point,
+        "low": value.low,
+        "high": value.high,
+        "si_value": value.point * factor,
+        "si_low": None if value.low is None else value.low * factor,
+        "si_high": None if value.high is None else value.high * factor,
+        "as_of": as_of,
+        "as_of_precision": precision,
+        "source": spec["source"],
+        "locator": spec.get("locator") or None,
+        "quote": spec.get("quote") or None,
+        "method": _choice(spec.get("method"), METHODS, "method", "reported"),
+        "confidence": _choice(spec.get("confidence"), CONFIDENCES, "confidence", "likely"),
+        "rank": _choice(spec.get("rank"), RANKS, "rank", "normal"),
+        "rank_reason": spec.get("rank_reason") or None,
+        "note": spec.get("note") or None,
+        "supersedes": spec.get("supersedes") or None,
+        "recorded_at": recorded_at,
+    }
+    row["id"] = fact_id(row)
+    given = spec.get("id")
+    if given and given != row["id"]:
+        raise FileFormatError(
+            f"fact id {given!r} does not match its content (expected {row['id']!r}); "
+            "an exported fact was edited: remove its id to record it as a new claim"
+        )
+    return row
+
+
+def check_entity_kind(kind: str) -> str:
+    return _choice(kind, ENTITY_KINDS, "entity kind", "other")
+
+
+def check_source_kind(kind: str | None) -> str:
+    return _choice(kind, SOURCE_KINDS, "source kind", "other")
+
+
+def annotate(facts: list[dict[str, Any]], events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``effective_rank``, ``rank_reason`` from the latest event, and ``superseded_by``.
+
+    ``events`` must be those visible at the time of interest; facts likewise.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for ev in sorted(events, key=lambda e: (e["recorded_at"], e["id"])):
+        latest[ev["fact"]] = ev
+    superseded: dict[str, str] = {}
+    for f in sorted(facts, key=lambda f: (f["recorded_at"], f["id"])):
+        if f.get("supersedes"):
+            superseded[f["supersedes"]] = f["id"]
+    out = []
+    for f in facts:
+        g = dict(f)
+        ev = latest.get(f["id"])
+        g["effective_rank"] = ev["rank"] if ev else f["rank"]
+        g["effective_reason"] = ev["reason"] if ev else f.get("rank_reason")
+        g["superseded_by"] = superseded.get(f["id"])
+        out.append(g)
+    return out
+
+
+def is_active(fact: dict[str, Any]) -> bool:
+    return fact["effective_rank"] != "deprecated" and not fact["superseded_by"]
+
+
+def policy_key(fact: dict[str, Any]) -> tuple[Any, ...]:
+    as_of = fact.get("as_of") or ""
+    return (
+        0 if fact["effective_rank"] == "preferred" else 1,
+        0 if as_of else 1,
+        _Desc(as_of),
+        CONFIDENCES.index(fact.get("confidence") or "likely"),
+        _Desc(fact["recorded_at"]),
+        fact["id"],
+    )
+
+
+class _Desc:
+    """Wraps a string so that sorting puts larger values first."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: str) -> None:
+        self.v = v
+
+    def __lt__(self, other: "_Desc") -> bool:
+        return self.v > other.v
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.v == other.v
+
+
+def best(claims: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The best active claim by the policy, or None if every claim is deprecated or superseded."""
+    active = [c for c in claims if is_active(c)]
+    return min(active, key=policy_key) if active else None
+
+
+def resolve_prefix(prefix: str, ids: Iterable[str], what: str = "fact") -> str:
+    matches = [i for i in ids if i.startswith(prefix)]
+    if not matches:
+        raise NotFoundError(what, prefix, hint=f"see `kb facts --all` for {what} ids")
+    if len(matches) > 1:
+        raise KBError(f"{what} id {prefix!r} is ambiguous ({len(matches)} match); give more characters")
+    return matches[0]

@@ -1,0 +1,73 @@
+"""The ``kb`` command: parse arguments, call the core, format output. Errors become one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .errors import KBError
+
+
+class KBGroup(click.Group):
+    """Turns knowledge-base errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KBError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+
+
+class UnitType(click.ParamType):
+    """A unit from schema/units.txt; one that does not parse is a usage error (exit 2)."""
+
+    name = "unit"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from . import units
+
+        try:
+            units.parse_unit(str(value))
+        except KBError as exc:
+            self.fail(exc.message, param, ctx)
+        return "" if str(value).strip() in ("", "1") else str(value).strip()
+
+
+UNIT = UnitType()
+pass_project = click.make_pass_decorator(object)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group(cls=KBGroup)
+@click.option("--root", envvar="KB_ROOT", type=click.Path(file_okay=False), help="Project root (has schema/, facts/, queries/ ...). Env: KB_ROOT.")
+@click.option("--db", envvar="KB_DB", type=click.Path(dir_okay=False), default="kb.sqlite", show_default=True,
+              help="SQLite database; created with the shipped facts if missing. Env: KB_DB.")
+@click.version_option(package_name="ai-compute-kb")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, db: str) -> None:
+    """A knowledge base of sourced facts about AI compute, with derived-quantity queries."""
+    from .project import Project
+
+    try:
+        ctx.obj = Project.open(root, db)
+    except KBError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+# The command modules register themselves on ``cli`` when imported.
+from . import cli_facts  # noqa: E402,F401
+
+
+def main() -> None:
+    cli(prog_name="kb")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

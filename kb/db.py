@@ -1,0 +1,94 @@
+"""Connections, the ordered migrations, and the triggers that keep history append-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import KBError
+
+APPEND_ONLY_TABLES = ("fact", "event")
+
+
+def _create_base_tables(conn: Any) -> None:
+    from sqlmodel import SQLModel
+
+    from . import models
+
+    tables = [models.Source, models.Entity, models.Property, models.Fact, models.Event]
+    SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
+    for table in APPEND_ONLY_TABLES:
+        for action in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: record a new fact or event instead'); END"
+            )
+
+
+def _create_render_tables(conn: Any) -> None:
+    from sqlmodel import SQLModel
+
+    from . import models
+
+    tables = [models.Render, models.RenderNumber, models.RenderInput]
+    SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
+
+
+def _create_fts(conn: Any) -> None:
+    conn.exec_driver_sql(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS fact_fts USING fts5("
+        "quote, note, locator, content='fact', content_rowid='rowid')"
+    )
+    conn.exec_driver_sql(
+        "CREATE TRIGGER IF NOT EXISTS fact_fts_insert AFTER INSERT ON fact BEGIN "
+        "INSERT INTO fact_fts(rowid, quote, note, locator) VALUES (new.rowid, new.quote, new.note, new.locator); END"
+    )
+
+
+# Ordered; never edit or reorder an applied migration, only append.
+MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
+    ("001_base_tables", _create_base_tables),
+    ("002_render_manifest", _create_render_tables),
+    ("003_fact_search", _create_fts),
+]
+
+
+def engine_for(path: Path) -> Any:
+    """A SQLAlchemy engine for the SQLite file at ``path``, foreign keys on, schema migrated."""
+    from sqlalchemy import event
+    from sqlmodel import create_engine
+
+    if path.exists() and path.is_dir():
+        raise KBError(f"database path {str(path)!r} is a directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Any) -> list[str]:
+    """Apply pending migrations in order; returns the names applied."""
+    from .values import now_stamp
+
+    applied: list[str] = []
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS _kb_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _kb_migrations")}
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            step(conn)
+            conn.exec_driver_sql(
+                "INSERT INTO _kb_migrations (name, applied_at) VALUES (?, ?)", (name, now_stamp())
+            )
+            applied.append(name)
+    return applied

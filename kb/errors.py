@@ -1,0 +1,106 @@
+"""The one error hierarchy. The core raises these; the CLI prints ``str(err)``.
+
+Every message is one line that says what is wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class KBError(Exception):
+    """Base class of every error the knowledge base raises on purpose."""
+
+    slug = "error"
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+    def at(self, where: str) -> "KBError":
+        """The same error, located at ``where`` (a file and line, a query and term)."""
+        self.where = where or None
+        self.args = (f"{where}: {self.message}" if where else self.message,)
+        return self
+
+
+class UnitError(KBError):
+    """A unit that does not parse, or a quantity of the wrong dimension."""
+
+    slug = "unit-mismatch"
+
+
+class DimensionError(UnitError):
+    """A quantity whose dimension is not the one expected."""
+
+    def __init__(
+        self, what: str, expected: str, actual: str, *, where: str | None = None, hint: str = ""
+    ) -> None:
+        self.expected = expected
+        self.actual = actual
+        msg = f"{what} has dimension {actual}, expected {expected}"
+        super().__init__(msg + (f"; {hint}" if hint else ""), where=where)
+
+
+class ValueSyntaxError(KBError):
+    """A value such as ``24 to 27`` or ``>=5`` that does not parse."""
+
+    slug = "bad-value"
+
+
+class FileFormatError(KBError):
+    """A declarative file (YAML) with a missing, unknown or malformed entry."""
+
+    slug = "bad-file"
+
+
+class NotFoundError(KBError):
+    """An unknown entity, property, source, fact, query, scenario or template."""
+
+    slug = "not-found"
+
+    def __init__(
+        self, kind: str, name: str, choices: list[str] | None = None, *, hint: str = "",
+        where: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        msg = f"unknown {kind} {name!r}"
+        if choices:
+            from difflib import get_close_matches
+
+            close = get_close_matches(name, choices, n=1, cutoff=0.6)
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
+        if hint:
+            msg += f"; {hint}"
+        super().__init__(msg, where=where)
+
+
+class ConflictError(KBError):
+    """Something that already exists with different content."""
+
+    slug = "conflict"
+
+
+class AppendOnlyError(KBError):
+    """An attempt to change or delete recorded history."""
+
+    slug = "append-only"
+
+
+class FormulaError(KBError):
+    """A formula that does not parse or names something undeclared."""
+
+    slug = "bad-formula"
+
+
+class EvaluationError(KBError):
+    """A query that cannot be evaluated (unbound input, division by zero, cycle)."""
+
+    slug = "evaluation"
+
+
+class TemplateError(KBError):
+    """A report template that does not compile or render."""
+
+    slug = "template"

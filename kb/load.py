@@ -1,0 +1,303 @@
+"""YAML in (``kb load``), YAML out (``kb export``). Loads are all-or-nothing and idempotent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import claims
+from .errors import ConflictError, FileFormatError, KBError, NotFoundError, UnitError
+from .values import now_stamp, parse_date, parse_timestamp
+from .yamlio import Fields, YMap, dump_yaml, read_yaml, ymap
+
+TOP_KEYS = {"sources", "entities", "facts", "events"}
+SOURCE_KEYS = {"id", "title", "authors", "publisher", "url", "archive_url", "published", "accessed", "kind", "text", "recorded_at"}
+ENTITY_KEYS = {"id", "kind", "name", "aliases", "part_of", "recorded_at"}
+FACT_KEYS = {
+    "id", "entity", "property", "value", "unit", "interval", "point", "as_of", "source", "locator",
+    "quote", "method", "confidence", "rank", "rank_reason", "note", "supersedes", "recorded_at",
+}
+EVENT_KEYS = {"id", "fact", "rank", "reason", "recorded_at"}
+COMPARED = {
+    "source": ("title", "authors", "publisher", "url", "archive_url", "published", "accessed", "kind", "text_path"),
+    "entity": ("kind", "name", "aliases", "part_of"),
+}
+
+
+@dataclass
+class LoadReport:
+    files: int = 0
+    added: dict[str, int] = field(default_factory=lambda: {"sources": 0, "entities": 0, "facts": 0, "events": 0})
+    unchanged: int = 0
+
+
+def yaml_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml") and x.is_file()))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise KBError(f"no such file or folder: {str(p)!r}")
+    return out
+
+
+def _label(path: Path, root: Path | None) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve())) if root else str(path)
+    except ValueError:
+        return str(path)
+
+
+class _Pending:
+    """What a load would add, checked against the database and itself before anything is written.
+
+    ``strict`` (the CLI's ``kb add``) refuses anything already recorded instead of skipping it.
+    """
+
+    def __init__(self, store: Any, strict: bool = False) -> None:
+        self.store = store
+        self.strict = strict
+        self.sources = store.sources()
+        self.entities = store.entities()
+        self.properties = store.properties()
+        self.fact_ids = set(store.fact_ids())
+        self.event_ids = {r["id"] for r in store.sql("SELECT id FROM event")}
+        self.new: dict[str, list[dict[str, Any]]] = {"source": [], "entity": [], "fact": [], "event": []}
+        self.unchanged = 0
+        self.stamp = now_stamp()
+
+    def _same_or_conflict(self, kind: str, row: dict[str, Any], existing: dict[str, Any], where: str) -> None:
+        if self.strict:
+            raise ConflictError(f"{kind} {row['id']!r} is already recorded", where=where)
+        diff = [k for k in COMPARED[kind] if (existing.get(k) or None) != (row.get(k) or None)]
+        if diff:
+            raise ConflictError(
+                f"{kind} {row['id']!r} already exists with a different {diff[0]} "
+                f"({existing.get(diff[0])!r}); give the new one another id", where=where,
+            )
+        self.unchanged += 1
+
+    def source(self, item: Any, file: str) -> None:
+        f = Fields(item, file, "source", SOURCE_KEYS)
+        try:
+            row = {
+                "id": f.req("id"), "title": f.req("title"),
+                "authors": json.dumps(f.text_list("authors"), ensure_ascii=False),
+                "publisher": f.opt("publisher"), "url": f.opt("url"), "archive_url": f.opt("archive_url"),
+                "published": parse_date(f.opt("published"), "published")[0],
+                "accessed": parse_date(f.opt("accessed"), "accessed")[0],
+                "kind": claims.check_source_kind(f.opt("kind")), "text_path": f.opt("text"),
+                "recorded_at": parse_timestamp(f.opt("recorded_at") or self.stamp),
+            }
+        except KBError as exc:
+            raise (exc if exc.where else exc.at(f.at())) from None
+        if row["id"] in self.sources:
+            self._same_or_conflict("source", row, self.sources[row["id"]], f.at("id"))
+            return
+        self.sources[row["id"]] = row
+        self.new["source"].append(row)
+
+    def entity(self, item: Any, file: str) -> None:
+        f = Fields(item, file, "entity", ENTITY_KEYS)
+        try:
+            row = {
+                "id": f.req("id"), "kind": claims.check_entity_kind(f.req("kind")),
+                "name": f.opt("name") or f.req("id"),
+                "aliases": json.dumps(f.text_list("aliases"), ensure_ascii=False),
+                "part_of": f.opt("part_of"),
+                "recorded_at": parse_timestamp(f.opt("recorded_at") or self.stamp),
+            }
+        except KBError as exc:
+            raise (exc if exc.where else exc.at(f.at())) from None
+        if row["id"] in self.entities:
+            self._same_or_conflict("entity", row, self.entities[row["id"]], f.at("id"))
+            return
+        self.entities[row["id"]] = row
+        self.new["entity"].append(row)
+
+    def check_part_of(self) -> None:
+        for row in self.new["entity"]:
+            if row["part_of"] and row["part_of"] not in self.entities:
+                raise NotFoundError("entity", row["part_of"], list(self.entities), where=f"part_of of {row['id']}")
+
+    def fact(self, item: Any, file: str) -> None:
+        f = Fields(item, file, "fact", FACT_KEYS)
+        spec = {k: f.opt(k) for k in FACT_KEYS if k not in ("value",)}
+        value = f.raw("value")
+        if value is None or not isinstance(value, str):
+            raise FileFormatError("fact needs a 'value' such as 989.4, '~6', '24 to 27' or '>=5'", where=f.at())
+        spec["value"] = value
+        for key in ("entity", "property", "source"):
+            spec[key] = f.req(key)
+        if spec["entity"] not in self.entities:
+            raise NotFoundError("entity", spec["entity"], list(self.entities), where=f.at("entity"),
+                                hint="declare it under 'entities:'" if file else "add it with `kb add entity`")
+        if spec["source"] not in self.sources:
+            raise NotFoundError("source", spec["source"], list(self.sources), where=f.at("source"),
+                                hint="declare it under 'sources:'" if file else "add it with `kb add source`")
+        try:
+            stamp = parse_timestamp(spec["recorded_at"]) if spec["recorded_at"] else self.stamp
+            row = claims.build_fact(spec, self.properties, stamp)
+        except KBError as exc:
+            raise exc.at(f.at(_key_of(exc))) from None
+        if row["supersedes"] and row["supersedes"] not in self.fact_ids:
+            raise NotFoundError("fact", row["supersedes"], where=f.at("supersedes"), hint="supersedes must name a recorded fact id")
+        if row["id"] in self.fact_ids:
+            if self.strict:
+                raise ConflictError(f"this claim is already recorded as fact {row['id']}")
+            self.unchanged += 1
+            return
+        self.fact_ids.add(row["id"])
+        self.new["fact"].append(row)
+
+    def event(self, item: Any, file: str) -> None:
+        f = Fields(item, file, "event", EVENT_KEYS)
+        fact, rank, reason = f.req("fact"), f.req("rank"), f.req("reason")
+        if fact not in self.fact_ids:
+            raise NotFoundError("fact", fact, where=f.at("fact"), hint="an event must name a recorded fact id")
+        if rank not in claims.RANKS:
+            raise FileFormatError(f"rank {rank!r} is not one of: {', '.join(claims.RANKS)}", where=f.at("rank"))
+        given_at = f.opt("recorded_at")
+        at = parse_timestamp(given_at) if given_at else self.stamp
+        row = {
+            "id": f.opt("id") or claims.event_id(fact, rank, reason, at if given_at else ""),
+            "fact": fact, "rank": rank, "reason": reason, "recorded_at": at,
+        }
+        if row["id"] in self.event_ids:
+            self.unchanged += 1
+            return
+        self.event_ids.add(row["id"])
+        self.new["event"].append(row)
+
+
+def _key_of(exc: KBError) -> str:
+    """The fact field an error from ``claims.build_fact`` is about, for its line number."""
+    if isinstance(exc, UnitError):
+        return "unit"
+    if isinstance(exc, NotFoundError):
+        return "property"
+    first = exc.message.split(" ", 1)[0]
+    return first if first in FACT_KEYS else "value"
+
+
+def load_paths(store: Any, paths: list[Path], root: Path | None = None, dry_run: bool = False) -> LoadReport:
+    """Validate every entry of every file, then write them all in one transaction (or nothing).
+
+    With ``dry_run`` nothing is written: the report says what a load would add.
+    """
+    files = yaml_files(paths)
+    pending = _Pending(store)
+    docs = []
+    for path in files:
+        label = _label(path, root)
+        data = read_yaml(path, label=label)
+        if data is None:
+            continue
+        if not isinstance(data, YMap):
+            raise FileFormatError("expected a mapping with sources:, entities:, facts: or events:", where=label)
+        unknown = sorted(set(data) - TOP_KEYS)
+        if unknown:
+            raise FileFormatError(
+                f"unknown top-level key {unknown[0]!r}; allowed: {', '.join(sorted(TOP_KEYS))}",
+                where=f"{label}:{data.line_of(unknown[0])}",
+            )
+        for key in TOP_KEYS:
+            if data.get(key) is not None and not isinstance(data[key], list):
+                raise FileFormatError(f"{key!r} must be a list", where=f"{label}:{data.line_of(key)}")
+        docs.append((label, data))
+    # sources and entities of every file first, so facts may reference them from any file
+    for kind, method in (("sources", pending.source), ("entities", pending.entity)):
+        for label, data in docs:
+            for item in data.get(kind) or []:
+                method(item, label)
+    pending.check_part_of()
+    for kind, method in (("facts", pending.fact), ("events", pending.event)):
+        for label, data in docs:
+            for item in data.get(kind) or []:
+                method(item, label)
+    if not dry_run:
+        _write(store, pending)
+    report = LoadReport(files=len(files), unchanged=pending.unchanged)
+    report.added = {
+        "sources": len(pending.new["source"]), "entities": len(pending.new["entity"]),
+        "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
+    }
+    return report
+
+
+def _write(store: Any, pending: _Pending) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+        for table in ("source", "entity", "fact", "event"):
+            store.insert(table, pending.new[table], conn)
+
+
+def load_rows(
+    store: Any,
+    *,
+    sources: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    entities: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    facts: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    strict: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """Add entries given as plain data (the CLI's ``kb add``) through the same checks as a load."""
+    pending = _Pending(store, strict=strict)
+    for item in sources:
+        pending.source(ymap(item), "")
+    for item in entities:
+        pending.entity(ymap(item), "")
+    pending.check_part_of()
+    for item in facts:
+        pending.fact(ymap(item), "")
+    _write(store, pending)
+    return pending.new
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, [], "")} | ({"unit": d["unit"]} if "unit" in d else {})
+
+
+def export_data(store: Any) -> dict[str, Any]:
+    """The whole database as the YAML load format, losslessly (ids and recorded times included)."""
+    sources = [
+        _clean({
+            "id": s["id"], "title": s["title"], "authors": json.loads(s["authors"] or "[]"),
+            "publisher": s["publisher"], "url": s["url"], "archive_url": s["archive_url"],
+            "published": s["published"], "accessed": s["accessed"], "kind": s["kind"],
+            "text": s["text_path"], "recorded_at": s["recorded_at"],
+        })
+        for s in store.sources().values()
+    ]
+    entities = [
+        _clean({
+            "id": e["id"], "kind": e["kind"], "name": e["name"], "aliases": json.loads(e["aliases"] or "[]"),
+            "part_of": e["part_of"], "recorded_at": e["recorded_at"],
+        })
+        for e in store.entities().values()
+    ]
+    facts = []
+    for f in store.sql("SELECT * FROM fact ORDER BY recorded_at, id"):
+        point = None
+        if f["interval_kind"] in ("range", "ci90") and f["value"] != (f["low"] + f["high"]) / 2:
+            point = repr(f["value"])
+        facts.append(_clean({
+            "id": f["id"], "entity": f["entity"], "property": f["property"], "value": f["value_text"],
+            "unit": f["unit"], "interval": "ci90" if f["interval_kind"] == "ci90" else None, "point": point,
+            "as_of": f["as_of"], "source": f["source"], "locator": f["locator"], "quote": f["quote"],
+            "method": f["method"], "confidence": f["confidence"], "rank": f["rank"],
+            "rank_reason": f["rank_reason"], "note": f["note"], "supersedes": f["supersedes"],
+            "recorded_at": f["recorded_at"],
+        }))
+    events = [
+        {"id": e["id"], "fact": e["fact"], "rank": e["rank"], "reason": e["reason"], "recorded_at": e["recorded_at"]}
+        for e in store.sql("SELECT * FROM event ORDER BY recorded_at, id")
+    ]
+    return {"sources": sources, "entities": entities, "facts": facts, "events": events}
+
+
+def export_yaml(store: Any) -> str:
+    return "# kb export: load with `kb load FILE`\n" + dump_yaml(export_data(store))

@@ -1,0 +1,134 @@
+"""SQLModel table classes: plain tables that sqlite-utils and Datasette read well.
+
+Lists (authors, aliases) are stored as JSON text. Values are stored as written
+(``value_text``, ``unit``), as numbers in that unit (``value``, ``low``,
+``high``) and in SI base units (``si_value``, ``si_low``, ``si_high``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlmodel import Field, SQLModel
+
+
+class SourceBase(SQLModel):
+    title: str
+    authors: str = "[]"
+    publisher: Optional[str] = None
+    url: Optional[str] = None
+    archive_url: Optional[str] = None
+    published: Optional[str] = None
+    accessed: Optional[str] = None
+    kind: str = "other"
+    text_path: Optional[str] = None
+
+
+class Source(SourceBase, table=True):
+    __tablename__ = "source"
+    id: str = Field(primary_key=True)
+    recorded_at: str
+
+
+class EntityBase(SQLModel):
+    kind: str
+    name: str
+    aliases: str = "[]"
+    part_of: Optional[str] = Field(default=None, foreign_key="entity.id")
+
+
+class Entity(EntityBase, table=True):
+    __tablename__ = "entity"
+    id: str = Field(primary_key=True)
+    recorded_at: str
+
+
+class Property(SQLModel, table=True):
+    __tablename__ = "property"
+    name: str = Field(primary_key=True)
+    unit: str
+    dimension: str
+    si_unit: str
+    description: str
+
+
+class FactBase(SQLModel):
+    entity: str = Field(foreign_key="entity.id", index=True)
+    property: str = Field(foreign_key="property.name", index=True)
+    value_text: str
+    unit: str
+    interval_kind: str
+    value: float
+    low: Optional[float] = None
+    high: Optional[float] = None
+    si_value: float
+    si_low: Optional[float] = None
+    si_high: Optional[float] = None
+    as_of: Optional[str] = None
+    as_of_precision: Optional[str] = None
+    source: str = Field(foreign_key="source.id", index=True)
+    locator: Optional[str] = None
+    quote: Optional[str] = None
+    method: str = "reported"
+    confidence: str = "likely"
+    rank: str = "normal"
+    rank_reason: Optional[str] = None
+    note: Optional[str] = None
+    supersedes: Optional[str] = Field(default=None, foreign_key="fact.id", index=True)
+
+
+class Fact(FactBase, table=True):
+    __tablename__ = "fact"
+    id: str = Field(primary_key=True)
+    recorded_at: str
+
+
+class Event(SQLModel, table=True):
+    """A change of a fact's rank, recorded instead of an update."""
+
+    __tablename__ = "event"
+    id: str = Field(primary_key=True)
+    fact: str = Field(foreign_key="fact.id", index=True)
+    rank: str
+    reason: str
+    recorded_at: str
+
+
+class Render(SQLModel, table=True):
+    """One recorded render of a report template (the manifest)."""
+
+    __tablename__ = "render"
+    id: str = Field(primary_key=True)
+    template: str = Field(index=True)
+    scenario: Optional[str] = None
+    rendered_at: str
+    output_hash: str
+    output_path: Optional[str] = None
+
+
+class RenderNumber(SQLModel, table=True):
+    """A number as it appeared in a render, with the result it came from."""
+
+    __tablename__ = "render_number"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    render: str = Field(foreign_key="render.id", index=True)
+    position: int
+    kind: str
+    ref: str
+    scenario: Optional[str] = None
+    unit: str
+    text: str
+    value: Optional[float] = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+
+
+class RenderInput(SQLModel, table=True):
+    """A fact or assumption a render used."""
+
+    __tablename__ = "render_input"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    render: str = Field(foreign_key="render.id", index=True)
+    kind: str
+    ref: str
+    detail: Optional[str] = None

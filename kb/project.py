@@ -1,0 +1,72 @@
+"""The project: a root folder with the content (schema/, facts/, queries/, ...) and a database."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import KBError
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def find_root(given: str | os.PathLike[str] | None = None) -> Path:
+    """``--root``/``KB_ROOT`` if given, else the current directory if it holds schema/,
+    else the checkout this package was installed from (editable install)."""
+    if given:
+        root = Path(given).expanduser().resolve()
+        if not (root / "schema").is_dir():
+            raise KBError(f"project root {str(root)!r} has no schema/ folder")
+        return root
+    cwd = Path.cwd()
+    if (cwd / "schema").is_dir():
+        return cwd
+    if (CHECKOUT / "schema").is_dir():
+        return CHECKOUT
+    raise KBError("no project root: run inside a checkout (it has schema/) or pass --root")
+
+
+@dataclass
+class Project:
+    """Knows the content folders and the database; opens the store on first use."""
+
+    root: Path
+    db_path: Path
+    _store: Any = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> "Project":
+        root_path = find_root(root)
+        db_path = Path(db).expanduser() if db else Path("kb.sqlite")
+        return cls(root_path, db_path.resolve())
+
+    @property
+    def schema_dir(self) -> Path:
+        return self.root / "schema"
+
+    @property
+    def facts_dir(self) -> Path:
+        return self.root / "facts"
+
+    @property
+    def queries_dir(self) -> Path:
+        return self.root / "queries"
+
+    @property
+    def scenarios_dir(self) -> Path:
+        return self.root / "scenarios"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def store(self) -> Any:
+        """The fact store; a database that does not exist yet is created with the shipped facts."""
+        if self._store is None:
+            from .store import Store
+
+            self._store = Store.open(self.db_path, self.root)
+        return self._store

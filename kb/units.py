@@ -1,0 +1,103 @@
+"""The one unit registry, built once from ``schema/units.txt``.
+
+Units live at the edges: facts, queries and scenarios are checked and converted
+to SI base units when they load; evaluation runs on plain floats.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import DimensionError, UnitError
+
+UNITS_FILE = Path(__file__).resolve().parent.parent / "schema" / "units.txt"
+
+
+@functools.lru_cache(maxsize=None)
+def registry(path: str | None = None) -> Any:
+    """The pint registry for ``path`` (default: the project's schema/units.txt)."""
+    import pint
+
+    ureg = pint.UnitRegistry(None, autoconvert_offset_to_baseunit=False)
+    ureg.load_definitions(str(path or UNITS_FILE))
+    ureg.formatter.default_format = "~"
+    return ureg
+
+
+def _normalise(unit: str) -> str:
+    text = (unit or "").strip()
+    return "" if text in ("", "1") else text
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_unit(unit: str) -> Any:
+    """A pint Unit for ``unit``; ``""`` or ``"1"`` is dimensionless."""
+    text = _normalise(unit)
+    ureg = registry()
+    if not text:
+        return ureg.dimensionless
+    if not re.fullmatch(r"[A-Za-zµ_%0-9 ./*^()\-+]+", text):
+        raise UnitError(f"unit {unit!r} does not parse; use names from schema/units.txt, e.g. 'TFLOP/s'")
+    try:
+        return ureg.parse_units(text)
+    except Exception as exc:  # pint raises several unrelated exception types here
+        raise UnitError(f"unit {unit!r} does not parse ({type(exc).__name__}: {exc})") from None
+
+
+def dimension(unit: str) -> str:
+    """A readable dimension such as ``[compute] / [time]``; ``dimensionless`` for counts."""
+    dims = parse_unit(unit).dimensionality
+    return str(dims) if dims else "dimensionless"
+
+
+def dimension_of(quantity: Any) -> str:
+    dims = quantity.dimensionality
+    return str(dims) if dims else "dimensionless"
+
+
+@functools.lru_cache(maxsize=4096)
+def si_factor(unit: str) -> float:
+    """Multiply a value in ``unit`` by this to get SI base units."""
+    ureg = registry()
+    return float(ureg.Quantity(1.0, parse_unit(unit)).to_base_units().magnitude)
+
+
+@functools.lru_cache(maxsize=4096)
+def si_unit(unit: str) -> str:
+    """The SI base unit string for ``unit``'s dimension (``""`` when dimensionless)."""
+    ureg = registry()
+    base = ureg.Quantity(1.0, parse_unit(unit)).to_base_units().units
+    text = f"{base:~}"
+    return "" if text in ("", "dimensionless") else text
+
+
+def same_dimension(a: str, b: str) -> bool:
+    return parse_unit(a).dimensionality == parse_unit(b).dimensionality
+
+
+def check_dimension(unit: str, expected_unit: str, what: str, *, where: str | None = None) -> None:
+    """Raise DimensionError unless ``unit`` has the dimension of ``expected_unit``."""
+    if not same_dimension(unit, expected_unit):
+        example = repr(expected_unit) if expected_unit else "a plain count ('')"
+        raise DimensionError(
+            f"{what} in {unit or 'a plain count'!r}",
+            dimension(expected_unit),
+            dimension(unit),
+            where=where,
+            hint=f"use a unit like {example}",
+        )
+
+
+def to_si(value: float, unit: str) -> float:
+    return value * si_factor(unit)
+
+
+def from_si(value: float, unit: str) -> float:
+    return value / si_factor(unit)
+
+
+def quantity(value: float, unit: str) -> Any:
+    return registry().Quantity(value, parse_unit(unit))

@@ -1,0 +1,152 @@
+"""Reading declarative YAML with line numbers, every scalar kept as written.
+
+Scalars are returned as the exact text in the file (``1.6e12`` stays the string
+``"1.6e12"``; YAML 1.1 surprises such as ``no`` -> False or ``1:7`` -> 67 cannot
+happen). Plain ``~``, ``null`` or an empty value is None. Mappings are ``YMap``
+objects that remember the line of each key, so errors can point at it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import FileFormatError
+
+_NULLS = {"", "~", "null", "Null", "NULL"}
+
+
+class YMap(dict):  # type: ignore[type-arg]
+    """A mapping read from YAML: ``line`` is where it starts, ``key_lines`` per key."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+def ymap(data: dict[str, Any]) -> YMap:
+    """A YMap (without line numbers) from plain data given on the command line."""
+    out = YMap((k, v) for k, v in data.items() if v is not None)
+    out.key_lines = {}
+    return out
+
+
+class YList(list):  # type: ignore[type-arg]
+    line: int = 0
+
+
+def _convert(node: Any, where: str) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        if node.style is None and node.value in _NULLS:
+            return None
+        return node.value
+    if isinstance(node, yaml.SequenceNode):
+        out = YList(_convert(item, where) for item in node.value)
+        out.line = node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.MappingNode):
+        out_map = YMap()
+        out_map.line = node.start_mark.line + 1
+        out_map.key_lines = {}
+        for key_node, value_node in node.value:
+            key = _convert(key_node, where)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise FileFormatError("mapping keys must be plain words", where=f"{where}:{line}")
+            if key in out_map:
+                raise FileFormatError(f"duplicate key {key!r}", where=f"{where}:{line}")
+            out_map[key] = _convert(value_node, where)
+            out_map.key_lines[key] = line
+        return out_map
+    raise FileFormatError(f"unsupported YAML node {type(node).__name__}", where=where)
+
+
+def read_yaml(path: Path, *, label: str | None = None) -> Any:
+    """Parse one YAML file; errors name the file and line."""
+    import yaml
+
+    where = label or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FileFormatError(f"cannot read file ({exc.strerror})", where=where) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FileFormatError(f"YAML does not parse: {problem}", where=f"{where}{line}") from None
+    return None if node is None else _convert(node, where)
+
+
+def dump_yaml(data: Any) -> str:
+    """Deterministic YAML for exports: keys in insertion order, unicode kept."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: Any, value: str) -> Any:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _str)
+    _Dumper.add_representer(YMap, _Dumper.represent_dict)
+    _Dumper.add_representer(YList, _Dumper.represent_list)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class Fields:
+    """Strict access to one YAML mapping: unknown keys and missing required keys are errors."""
+
+    def __init__(self, data: Any, where: str, what: str, allowed: set[str]) -> None:
+        if not isinstance(data, YMap):
+            line = getattr(data, "line", 0)
+            raise FileFormatError(f"each {what} must be a mapping", where=f"{where}:{line}" if line else where)
+        self.data = data
+        self.file = where
+        self.what = what
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise FileFormatError(
+                f"unknown key {unknown[0]!r} in {what}; allowed: {', '.join(sorted(allowed))}",
+                where=self.at(unknown[0]),
+            )
+
+    def at(self, key: str | None = None) -> str:
+        line = self.data.line_of(key) if key else self.data.line
+        return f"{self.file}:{line}" if line else self.file
+
+    def req(self, key: str) -> str:
+        value = self.data.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise FileFormatError(f"{self.what} needs {key!r}", where=self.at())
+        if not isinstance(value, str):
+            raise FileFormatError(f"{key!r} must be text", where=self.at(key))
+        return value.strip()
+
+    def opt(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise FileFormatError(f"{key!r} must be text", where=self.at(key))
+        return value.strip()
+
+    def text_list(self, key: str) -> list[str]:
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise FileFormatError(f"{key!r} must be a list of text", where=self.at(key))
+        return [v.strip() for v in value]
+
+    def raw(self, key: str) -> Any:
+        return self.data.get(key)

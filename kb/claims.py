@@ -182,6 +182,15 @@ def best(claims: list[dict[str, Any]]) -> dict[str, Any] | None:
     return min(active, key=policy_key) if active else None
 
 
+def split_ref(ref: str) -> tuple[str, str]:
+    """``entity.property`` -> (entity, property). Entity ids may contain dots
+    (``opendiloco-1.1b``); property names never do, so the last dot separates them."""
+    entity, dot, prop = ref.strip().rpartition(".")
+    if not dot or not entity or not prop.isidentifier():
+        raise KBError(f"{ref!r} must be written ENTITY.PROPERTY, e.g. h100-sxm.dense_bf16_flops")
+    return entity, prop
+
+
 def resolve_prefix(prefix: str, ids: Iterable[str], what: str = "fact") -> str:
     matches = [i for i in ids if i.startswith(prefix)]
     if not matches:

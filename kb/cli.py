@@ -62,7 +62,7 @@ def cli(ctx: click.Context, root: str | None, db: str) -> None:
 
 
 # The command modules register themselves on ``cli`` when imported.
-from . import cli_facts  # noqa: E402,F401
+from . import cli_facts, cli_query  # noqa: E402,F401
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ class Project:
     root: Path
     db_path: Path
     _store: Any = field(default=None, repr=False)
+    _catalog: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> "Project":
@@ -70,3 +71,17 @@ class Project:
 
             self._store = Store.open(self.db_path, self.root)
         return self._store
+
+    @property
+    def catalog(self) -> Any:
+        """Every query and scenario, read and checked once."""
+        if self._catalog is None:
+            from .definitions import Catalog
+
+            self._catalog = Catalog.read(self.root)
+        return self._catalog
+
+    def evaluator(self, **options: Any) -> Any:
+        from .engine import Evaluator
+
+        return Evaluator(self.store, self.catalog, **options)

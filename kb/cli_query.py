@@ -1,0 +1,187 @@
+"""Commands for derived quantities: queries, scenarios, query, compare, uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .cli import UNIT, cli, emit_json, pass_project
+from .textfmt import table
+
+KNOWN_AT = click.option("--known-at", metavar="DATE", help="Use only facts and events recorded by DATE.")
+SET = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                   help="Override an input wherever it occurs, e.g. --set utilization=50% or --set 'sync_window=2 s'.")
+
+
+def _overrides(sets: tuple[str, ...]) -> dict[str, Any]:
+    from .engine import parse_override
+
+    return dict(parse_override(s) for s in sets)
+
+
+def _check_unit(result: Any, unit: str | None, query: str) -> None:
+    from . import units
+
+    if unit is not None and not units.same_dimension(unit, result.unit):
+        from .errors import DimensionError
+
+        raise DimensionError(f"--unit {unit!r}", units.dimension(result.unit), units.dimension(unit),
+                             where=f"query {query}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_project
+def queries(project: Any, as_json: bool) -> None:
+    """List derived quantities with their units and inputs. Example: kb queries"""
+    qs = list(project.catalog.queries.values())
+    if as_json:
+        emit_json([{"name": q.name, "description": q.description, "formula": q.formula, "unit": q.unit,
+                    "display_unit": q.display_unit, "file": q.where,
+                    "inputs": [{"name": i.name, "unit": i.unit, "query": i.query, "description": i.description} for i in q.inputs]}
+                   for q in qs])
+        return
+    click.echo(table(["NAME", "UNIT", "FORMULA", "DESCRIPTION"], [[q.name, q.display_unit or '""', q.formula, q.description] for q in qs]))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_project
+def scenarios(project: Any, as_json: bool) -> None:
+    """List scenarios: what each binds and which queries it answers. Example: kb scenarios"""
+    from .definitions import effective_bindings
+
+    cat = project.catalog
+    if as_json:
+        out = []
+        for s in cat.scenarios.values():
+            binds = {name: {"kind": b.kind, "defined_in": where, "fact": b.fact, "source": b.source,
+                            "value": b.value.text if b.value else None, "unit": b.unit if b.kind == "assumption" else None,
+                            "query": b.query, "scenario": b.scenario, "reason": b.reason}
+                     for name, (where, b) in effective_bindings(cat.scenarios, s.name).items()}
+            out.append({"name": s.name, "description": s.description, "extends": s.extends,
+                        "queries": list(s.queries), "file": s.where, "bindings": binds})
+        emit_json(out)
+        return
+    click.echo(table(["NAME", "EXTENDS", "QUERIES", "DESCRIPTION"],
+                     [[s.name, s.extends, ", ".join(s.queries), s.description] for s in cat.scenarios.values()]))
+
+
+@cli.command()
+@click.argument("query_name", metavar="QUERY")
+@click.option("-s", "--scenario", required=True, help="Scenario that binds the inputs (see `kb scenarios`).")
+@SET
+@click.option("--unit", type=UNIT, help="Show the result in this unit.")
+@click.option("--json", "as_json", is_flag=True, help="JSON with the full derivation (see README).")
+@click.option("--explain", is_flag=True, help="Show the derivation: facts with citations, then each step.")
+@click.option("--across", metavar="ENTITY.PROPERTY", help="Evaluate once per active claim of this property and tabulate.")
+@KNOWN_AT
+@pass_project
+def query(project: Any, query_name: str, scenario: str, sets: tuple[str, ...], unit: str | None, as_json: bool,
+          explain: bool, across: str | None, known_at: str | None) -> None:
+    """Evaluate a derived quantity under a scenario.
+
+    Example: kb query gradient_bandwidth -s b200-500k-nvl72 --explain
+    """
+    from . import explain as ex
+
+    overrides = _overrides(sets)
+    if across:
+        _across(project, query_name, scenario, overrides, unit, as_json, across, known_at)
+        return
+    result = project.evaluator(overrides=overrides, known_at=known_at).evaluate(query_name, scenario)
+    _check_unit(result, unit, query_name)
+    if as_json:
+        emit_json(ex.query_json(result, unit))
+    elif explain:
+        click.echo(ex.explain(result, unit))
+    else:
+        click.echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}")
+
+
+def _across(project: Any, query_name: str, scenario: str, overrides: dict[str, Any], unit: str | None,
+            as_json: bool, across: str, known_at: str | None) -> None:
+    from . import claims
+    from . import explain as ex
+    from .errors import KBError
+    from .textfmt import fact_value
+
+    entity, prop = claims.split_ref(across)
+    store = project.store
+    entity = store.entity(entity)["id"]
+    ref = f"{entity}.{prop}"
+    active = [c for c in store.claims(entity, prop, known_at) if claims.is_active(c)]
+    if not active:
+        raise KBError(f"no active claims for {ref}")
+    rows, out = [], []
+    for c in sorted(active, key=claims.policy_key):
+        ev = project.evaluator(overrides=overrides, known_at=known_at, pins={ref: c["id"]})
+        result = ev.evaluate(query_name, scenario)
+        _check_unit(result, unit, query_name)
+        used = any(r.node.fact and r.node.fact["id"] == c["id"] for r in result.walk() if r.kind == "fact")  # type: ignore[union-attr]
+        if not used:
+            raise KBError(f"query {query_name} in scenario {scenario} does not use {ref}; nothing varies across its claims")
+        rows.append([c["id"], fact_value(c), c["source"], c["locator"], ex.shown(result, unit)])
+        out.append({"fact": c["id"], "value_text": c["value_text"], "unit": c["unit"], "source": c["source"],
+                    "result": ex.query_json(result, unit)})
+    if as_json:
+        emit_json(out)
+    else:
+        click.echo(f"{query_name} [{scenario}] across the claims of {ref}:")
+        click.echo(table(["FACT", "CLAIM", "SOURCE", "LOCATOR", query_name.upper()], rows))
+
+
+@cli.command()
+@click.argument("query_name", metavar="QUERY")
+@click.option("-s", "--scenario", "names", multiple=True, required=True, help="Repeat: two or more scenarios.")
+@SET
+@click.option("--unit", type=UNIT)
+@click.option("--json", "as_json", is_flag=True)
+@KNOWN_AT
+@pass_project
+def compare(project: Any, query_name: str, names: tuple[str, ...], sets: tuple[str, ...], unit: str | None,
+            as_json: bool, known_at: str | None) -> None:
+    """Evaluate one query under several scenarios, side by side with the inputs that differ.
+
+    Example: kb compare step_time -s llama-3-405b -s b200-500k-nvl72
+    """
+    from . import explain as ex
+
+    results = []
+    for name in names:
+        r = project.evaluator(overrides=_overrides(sets), known_at=known_at).evaluate(query_name, name)
+        _check_unit(r, unit, query_name)
+        results.append(r)
+    if as_json:
+        emit_json([ex.query_json(r, unit) for r in results])
+        return
+    leaves: dict[str, list[str]] = {}
+    for i, r in enumerate(results):
+        for x in r.walk():
+            if x.kind != "query":
+                leaves.setdefault(x.name, [""] * len(results))[i] = ex.shown(x, digits=4)
+    rows = [[query_name, *[ex.shown(r, unit) for r in results]]]
+    rows += [[name, *vals] for name, vals in sorted(leaves.items()) if len(set(vals)) > 1]
+    click.echo(table(["", *names], rows))
+
+
+@cli.command()
+@click.argument("target", metavar="FACT_ID|ENTITY.PROPERTY")
+@click.option("--json", "as_json", is_flag=True)
+@KNOWN_AT
+@pass_project
+def uses(project: Any, target: str, as_json: bool, known_at: str | None) -> None:
+    """List every query result (query, scenario) whose derivation depends on a fact or property.
+
+    Example: kb uses llama-3-405b.parameters
+    """
+    from .lineage import uses as find
+
+    found = find(project, target, known_at)
+    if as_json:
+        emit_json(found)
+    elif found:
+        click.echo(table(["SCENARIO", "QUERY", "VIA"], [[f["scenario"], f["query"], "; ".join(f["via"])] for f in found], max_width=90))
+    else:
+        click.echo(f"Nothing depends on {target}.")

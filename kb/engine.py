@@ -1,0 +1,299 @@
+"""Evaluation: bind a query's inputs under a scenario, evaluate with intervals, keep the derivation.
+
+Interval method (corners). Every ranged leaf (a fact or assumption with bounds)
+is one quantity wherever it appears in the derivation. With k ranged leaves the
+whole derivation is evaluated once, vectorized, over an array holding the point
+value (index 0) and the 2**k corners of the input box; each result's interval
+is the min and max over the corners. This is exact for formulas monotone in each
+input over its range (products, quotients, sums, powers and roots of positive
+quantities: every formula here), and ``x / x`` is exactly 1. It is not exact for
+a formula with an interior extremum (e.g. ``x * (1 - x)`` over 0..1): Monte Carlo
+(planned) is the general method. A 90% interval is treated as its bounds here.
+One-sided bounds: ``>= a`` is [a, inf); ``<= b`` is [0, b] for b >= 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import formula, units
+from .claims import split_ref
+from .definitions import Binding, Catalog, QueryDef, effective_bindings, input_unit
+from .errors import DimensionError, EvaluationError, KBError, NotFoundError
+from .values import Value
+
+MAX_RANGED = 16
+
+
+@dataclass
+class Leaf:
+    key: str
+    kind: str  # fact | assumption | set
+    point: float
+    low: float | None
+    high: float | None
+    interval_kind: str
+    unit: str  # unit to show the value in
+    scenario: str | None = None
+    fact: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None
+    reason: str | None = None
+    locator: str | None = None
+    quote: str | None = None
+
+    @property
+    def ranged(self) -> bool:
+        return self.low is not None or self.high is not None
+
+
+@dataclass
+class QNode:
+    query: QueryDef
+    scenario: str
+    inputs: list[tuple[str, "Leaf | QNode"]] = field(default_factory=list)
+    compiled: Any = None
+
+
+@dataclass
+class Result:
+    """An evaluated quantity and its derivation. Values are SI; ``unit`` is how to show them."""
+
+    name: str
+    kind: str  # query | fact | assumption | set
+    point: float
+    low: float | None
+    high: float | None
+    unit: str
+    node: "Leaf | QNode"
+    inputs: list["Result"] = field(default_factory=list)
+
+    @property
+    def query(self) -> QueryDef | None:
+        return self.node.query if isinstance(self.node, QNode) else None
+
+    @property
+    def scenario(self) -> str | None:
+        return self.node.scenario
+
+    def shown(self, unit: str | None = None) -> tuple[float, float | None, float | None]:
+        """(value, low, high) in ``unit`` (default: this result's display unit)."""
+        f = units.si_factor(self.unit if unit is None else unit)
+        return (self.point / f, None if self.low is None else self.low / f, None if self.high is None else self.high / f)
+
+    def walk(self) -> list["Result"]:
+        out = [self]
+        for r in self.inputs:
+            out.extend(r.walk())
+        return out
+
+
+def _bounds(v: Value, factor: float) -> tuple[float | None, float | None]:
+    if v.kind in ("range", "ci90"):
+        return v.low * factor, v.high * factor  # type: ignore[operator]
+    if v.kind == "at_least":
+        return v.point * factor, None
+    if v.kind == "at_most":
+        return None, v.point * factor
+    return None, None
+
+
+class Evaluator:
+    """Evaluates queries under scenarios against one store; overrides apply everywhere."""
+
+    def __init__(
+        self,
+        store: Any,
+        catalog: Catalog,
+        *,
+        overrides: dict[str, tuple[Value, str]] | None = None,
+        known_at: str | None = None,
+        pins: dict[str, str] | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.overrides = overrides or {}
+        self.known_at = known_at
+        self.pins = pins or {}
+        self._nodes: dict[tuple[str, str], QNode] = {}
+        self._sources: dict[str, dict[str, Any]] | None = None
+        self.seen_inputs: set[str] = set()
+        self._n = 1
+
+    @property
+    def sources(self) -> dict[str, dict[str, Any]]:
+        if self._sources is None:
+            self._sources = self.store.sources()
+        return self._sources
+
+    # ---- resolution
+    def resolve(self, query: str, scenario: str, stack: tuple[tuple[str, str], ...] = ()) -> QNode:
+        key = (query, scenario)
+        if key in stack:
+            cycle = " -> ".join(f"{q} ({s})" for q, s in stack[stack.index(key):] + (key,))
+            raise EvaluationError(f"queries depend on each other in a cycle: {cycle}")
+        if key in self._nodes:
+            return self._nodes[key]
+        q = self.catalog.query(query)
+        self.catalog.scenario(scenario)
+        bindings = effective_bindings(self.catalog.scenarios, scenario)
+        node = QNode(q, scenario)
+        for decl in q.inputs:
+            self.seen_inputs.add(decl.name)
+            want = input_unit(q, decl, self.catalog.queries)
+            where = f"query {q.name}, scenario {scenario}, input {decl.name}"
+            if decl.name in self.overrides:
+                value, unit = self.overrides[decl.name]
+                child: Leaf | QNode = self._leaf_set(decl.name, value, unit)
+                got = unit
+            elif decl.name in bindings:
+                defined_in, b = bindings[decl.name]
+                child, got = self._bind(b, defined_in, scenario, stack + (key,))
+            elif decl.query:
+                child = self.resolve(decl.query, scenario, stack + (key,))
+                got = child.query.unit
+            else:
+                raise EvaluationError(
+                    f"input {decl.name!r} of query {q.name!r} is not bound in scenario {scenario!r}; "
+                    f"bind it under the scenario's bindings (a fact, value or query) or pass --set {decl.name}=VALUE"
+                )
+            if not units.same_dimension(got, want):
+                raise DimensionError(f"the value bound to {decl.name}", units.dimension(want), units.dimension(got),
+                                     where=where, hint=f"the query expects {want or 'a plain count'!r}")
+            node.inputs.append((decl.name, child))
+        node.compiled = formula.compile_node(q.tree)
+        self._nodes[key] = node
+        return node
+
+    def _bind(self, b: Binding, defined_in: str, scenario: str, stack: tuple[tuple[str, str], ...]) -> tuple["Leaf | QNode", str]:
+        if b.kind == "query":
+            assert b.query is not None
+            child = self.resolve(b.query, b.scenario or scenario, stack)
+            return child, child.query.unit
+        if b.kind == "assumption":
+            assert b.value is not None
+            factor = units.si_factor(b.unit)
+            low, high = _bounds(b.value, factor) if b.use == "interval" else (None, None)
+            src = self.sources.get(b.source) if b.source else None
+            if b.source and src is None:
+                raise NotFoundError("source", b.source, list(self.sources), where=b.where)
+            return Leaf(f"assumption:{defined_in}:{b.name}", "assumption", b.value.point * factor, low, high,
+                        b.value.kind, b.unit, defined_in, source=src, reason=b.reason, locator=b.locator,
+                        quote=b.quote), b.unit
+        assert b.fact is not None
+        entity, prop = split_ref(b.fact)
+        try:
+            if b.fact in self.pins:
+                fact = self.store.fact(self.pins[b.fact], self.known_at)
+            elif b.fact_id:
+                fact = self.store.fact(b.fact_id, self.known_at)
+                if (fact["entity"], fact["property"]) != (self.store.entity(entity)["id"], prop):
+                    raise KBError(f"fact {b.fact_id} is not a claim of {b.fact}")
+            else:
+                fact = self.store.best(entity, prop, source=b.source, rank=b.rank, known_at=self.known_at)
+        except KBError as exc:
+            raise (exc if exc.where else exc.at(b.where)) from None
+        unit = fact["unit"]
+        factor = units.si_factor(unit)
+        use_interval = b.use == "interval"
+        low = fact["si_low"] if use_interval else None
+        high = fact["si_high"] if use_interval else None
+        return Leaf(f"fact:{fact['id']}" + ("" if use_interval else ":point"), "fact", fact["value"] * factor, low, high,
+                    fact["interval_kind"] if use_interval else "exact", unit, scenario, fact=fact,
+                    source=self.sources.get(fact["source"]), reason=b.reason,
+                    locator=fact["locator"], quote=fact["quote"]), self.store.properties()[prop]["unit"]
+
+    def _leaf_set(self, name: str, value: Value, unit: str) -> Leaf:
+        factor = units.si_factor(unit)
+        low, high = _bounds(value, factor)
+        return Leaf(f"set:{name}", "set", value.point * factor, low, high, value.kind, unit,
+                    reason="set on the command line (--set)")
+
+    # ---- evaluation
+    def evaluate(self, query: str, scenario: str) -> Result:
+        root = self.resolve(query, scenario)
+        unknown = sorted(set(self.overrides) - self.seen_inputs)
+        if unknown:
+            raise NotFoundError("input", unknown[0], sorted(self.seen_inputs),
+                                hint=f"--set names an input of the derivation of {query}")
+        leaves: dict[str, Leaf] = {}
+        _collect(root, leaves)
+        ranged = [k for k, leaf in leaves.items() if leaf.ranged]
+        if len(ranged) > MAX_RANGED:
+            raise EvaluationError(f"{len(ranged)} ranged inputs: the corner method is limited to {MAX_RANGED}")
+        n = 1 + 2 ** len(ranged)
+        arrays: dict[str, np.ndarray] = {}
+        for key, leaf in leaves.items():
+            arr = np.full(n, leaf.point, dtype=float)
+            if leaf.ranged:
+                j = ranged.index(key)
+                lo = leaf.low if leaf.low is not None else (0.0 if leaf.point >= 0 else -np.inf)
+                hi = leaf.high if leaf.high is not None else np.inf
+                corner = (np.arange(n - 1) >> j) & 1
+                arr[1:] = np.where(corner == 1, hi, lo)
+            arrays[key] = arr
+        values: dict[int, np.ndarray] = {}
+        self._n = n
+        return self._result(query, root, arrays, values, set(ranged))
+
+    def _array(self, node: "Leaf | QNode", arrays: dict[str, np.ndarray], values: dict[int, np.ndarray]) -> np.ndarray:
+        if isinstance(node, Leaf):
+            return arrays[node.key]
+        if id(node) not in values:
+            env = {name: self._array(child, arrays, values) for name, child in node.inputs}
+            try:
+                out = np.broadcast_to(np.asarray(node.compiled(env), dtype=float), (self._n,))
+            except EvaluationError as exc:
+                shown = ", ".join(f"{name} = {env[name][0]:.4g}" for name, _ in node.inputs)
+                raise EvaluationError(f"{exc.message} (query {node.query.name}, scenario {node.scenario}; inputs {shown})") from None
+            if np.isnan(out).any():
+                raise EvaluationError(
+                    f"query {node.query.name} in scenario {node.scenario} is undefined at a corner of its input ranges")
+            values[id(node)] = out
+        return values[id(node)]
+
+    def _result(self, name: str, node: "Leaf | QNode", arrays: dict[str, np.ndarray],
+                values: dict[int, np.ndarray], ranged: set[str]) -> Result:
+        arr = self._array(node, arrays, values)
+        point = float(arr[0])
+        if isinstance(node, Leaf):
+            return Result(name, node.kind, point, node.low, node.high, node.unit, node)
+        children = [self._result(n, c, arrays, values, ranged) for n, c in node.inputs]
+        low = high = None
+        if _depends_on_ranged(node, ranged):
+            lo, hi = float(arr.min()), float(arr.max())
+            low = None if lo == -np.inf else lo
+            high = None if hi == np.inf else hi
+            if low is not None and high is not None and low == high:
+                low = high = None
+        return Result(name, "query", point, low, high, node.query.display_unit, node, children)
+
+
+def _collect(node: "Leaf | QNode", leaves: dict[str, Leaf]) -> None:
+    if isinstance(node, Leaf):
+        leaves.setdefault(node.key, node)
+        return
+    for _, child in node.inputs:
+        _collect(child, leaves)
+
+
+def _depends_on_ranged(node: "Leaf | QNode", ranged: set[str]) -> bool:
+    if isinstance(node, Leaf):
+        return node.key in ranged
+    return any(_depends_on_ranged(c, ranged) for _, c in node.inputs)
+
+
+def parse_override(text: str) -> tuple[str, tuple[Value, str]]:
+    """``NAME=VALUE`` or ``NAME=VALUE UNIT`` (``utilization=50 %``, ``window="2 to 4 s"``)."""
+    from .definitions import NAME, parse_quantity
+
+    name, sep, rest = text.partition("=")
+    name = name.strip()
+    if not sep or not NAME.match(name):
+        raise KBError(f"--set {text!r} must look like NAME=VALUE or NAME=\"VALUE UNIT\"")
+    try:
+        return name, parse_quantity(rest)
+    except KBError as exc:
+        raise KBError(f"--set {name}: {exc.message}") from None

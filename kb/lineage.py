@@ -1,0 +1,57 @@
+"""Reverse lineage: which (query, scenario) results depend on a fact or an entity.property."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .claims import split_ref
+from .engine import Leaf, QNode
+from .errors import KBError
+
+
+def _paths(node: "Leaf | QNode", match: Any, trail: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if isinstance(node, Leaf):
+        return [trail] if match(node) else []
+    out = []
+    for name, child in node.inputs:
+        step = name if isinstance(child, Leaf) else f"{name} <- {child.query.name} ({child.scenario})"
+        out += _paths(child, match, trail + (step,))
+    return out
+
+
+def uses(project: Any, target: str, known_at: str | None = None) -> list[dict[str, Any]]:
+    """Every (scenario, query) whose derivation reaches ``target``: a fact id (or prefix) or entity.property.
+
+    For ``entity.property`` any binding of that property counts, whichever claim it picks;
+    for a fact id, only derivations that use that very claim.
+    """
+    store = project.store
+    if "." in target:
+        entity, prop = split_ref(target)
+        entity = store.entity(entity)["id"]
+        if prop not in store.properties():
+            from .errors import NotFoundError
+
+            raise NotFoundError("property", prop, list(store.properties()))
+
+        def match(leaf: Leaf) -> bool:
+            return bool(leaf.fact and leaf.fact["entity"] == entity and leaf.fact["property"] == prop)
+    else:
+        fact_id = store.fact(target)["id"]
+
+        def match(leaf: Leaf) -> bool:
+            return bool(leaf.fact and leaf.fact["id"] == fact_id)
+
+    catalog = project.catalog
+    ev = project.evaluator(known_at=known_at)
+    found = []
+    for scenario in sorted(catalog.scenarios):
+        for query in sorted(catalog.queries):
+            try:
+                node = ev.resolve(query, scenario)
+            except KBError:
+                continue  # this query is not answerable in this scenario
+            paths = _paths(node, match, ())
+            if paths:
+                found.append({"scenario": scenario, "query": query, "via": [" / ".join(p) for p in paths]})
+    return found

@@ -1,0 +1,84 @@
+"""Number formatting for the CLI and for reports: significant figures, SI prefixes, money, counts."""
+
+from __future__ import annotations
+
+import math
+
+_PREFIXES = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
+_COUNT_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
+_MONEY_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
+
+
+def _round_sig(x: float, digits: int) -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+
+
+def sig(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant figures: 6.22, 2048 -> 2050, 1.6e+12 -> 1.6e12, 0.75."""
+    if x is None:
+        return "?"
+    if not math.isfinite(x):
+        return "inf" if x > 0 else "-inf" if x < 0 else "nan"
+    r = _round_sig(x, digits)
+    if r == 0:
+        return "0"
+    if 1e-3 <= abs(r) < 1e6:
+        text = f"{r:.{max(digits - 1 - int(math.floor(math.log10(abs(r)))), 0)}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    mantissa, exp = f"{r:.{digits - 1}e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+    return f"{mantissa}e{int(exp)}"
+
+
+def scaled(x: float, digits: int, table: list[tuple[float, str]]) -> str:
+    """``x`` with the largest suffix from ``table`` that keeps it >= 1: 16384 -> 16K."""
+    for factor, suffix in table:
+        if abs(x) >= factor:
+            return f"{sig(x / factor, digits)}{suffix}"
+    return sig(x, digits)
+
+
+def count(x: float, digits: int = 2) -> str:
+    """Counts as people write them: 500K, 16K, 3.5T, 72, 2000 -> 2K."""
+    if abs(x) < 1e3:
+        return sig(x, digits)
+    return scaled(x, digits, _COUNT_SUFFIXES)
+
+
+def money(x: float, digits: int = 2, symbol: str = "$") -> str:
+    """$120M, $3B, $2."""
+    return symbol + scaled(x, digits, _MONEY_SUFFIXES)
+
+
+def si_prefixed(x: float, unit: str, digits: int = 3) -> str:
+    """A value in a base unit with an SI prefix: (3e14, 'bps') -> '300 Tbps'; (1.5e8, 'W') -> '150 MW'."""
+    for factor, prefix in _PREFIXES:
+        if abs(x) >= factor:
+            return f"{sig(x / factor, digits)} {prefix}{unit}"
+    return f"{sig(x, digits)} {unit}"
+
+
+def sci(x: float, digits: int = 2) -> str:
+    """Scientific notation as people write FLOP counts: 8.4e25, 1e26."""
+    mantissa, exp = f"{_round_sig(x, digits):.{digits - 1}e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+    return f"{mantissa}e{int(exp)}"
+
+
+def with_unit(text: str, unit: str) -> str:
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
+
+
+def interval(value: float, low: float | None, high: float | None, unit: str, digits: int = 3) -> str:
+    """``6.22 s``; ``150 to 169 MW``; ``>= 5``; ``<= 50000``."""
+    if low is None and high is None:
+        return with_unit(sig(value, digits), unit)
+    if high is None:
+        return with_unit(f">= {sig(low, digits)}", unit)  # type: ignore[arg-type]
+    if low is None:
+        return with_unit(f"<= {sig(high, digits)}", unit)
+    return with_unit(f"{sig(low, digits)} to {sig(high, digits)}", unit)

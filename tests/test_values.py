@@ -1,0 +1,129 @@
+"""Values as written (989.4, ~6, '24 to 27', '>=150') and partial dates."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kb.errors import ValueSyntaxError
+from kb.values import parse_date, parse_timestamp, parse_value
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "kind", "point", "low", "high"),
+    [
+        ("989.4", {}, "exact", 989.4, None, None),
+        ("1.6e12", {}, "exact", 1.6e12, None, None),
+        ("  42 ", {}, "exact", 42.0, None, None),
+        ("-3.5", {}, "exact", -3.5, None, None),
+        ("~6", {}, "approximate", 6.0, None, None),
+        ("about 6", {}, "approximate", 6.0, None, None),
+        ("24 to 27", {}, "range", 25.5, 24.0, 27.0),
+        ("24 to 27", {"point": "25"}, "range", 25.0, 24.0, 27.0),
+        ("24..27", {}, "range", 25.5, 24.0, 27.0),
+        ("24 – 27", {}, "range", 25.5, 24.0, 27.0),
+        ("5 to 5", {}, "range", 5.0, 5.0, 5.0),
+        ("24 to 27", {"interval": "ci90"}, "ci90", 25.5, 24.0, 27.0),
+        ("1e3 to 3e3", {"interval": "range"}, "range", 2000.0, 1000.0, 3000.0),
+        (">=150", {}, "at_least", 150.0, 150.0, None),
+        (">5", {}, "at_least", 5.0, 5.0, None),
+        ("≥ 150", {}, "at_least", 150.0, 150.0, None),
+        ("<=300", {}, "at_most", 300.0, None, 300.0),
+        ("<300", {}, "at_most", 300.0, None, 300.0),
+    ],
+)
+def test_parse_value_table(text, kwargs, kind, point, low, high):
+    v = parse_value(text, **kwargs)
+    assert v.text == text.strip()
+    assert v.kind == kind
+    assert v.point == point
+    assert v.low == low
+    assert v.high == high
+    assert v.ranged == (kind in ("range", "ci90", "at_least", "at_most"))
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "fragment"),
+    [
+        ("abc", {}, "does not parse"),
+        ("27 to 24", {}, "low end above its high end"),
+        ("", {}, "empty value"),
+        ("   ", {}, "empty value"),
+        (None, {}, "empty value"),
+        ("inf", {}, "does not parse"),
+        ("nan", {}, "does not parse"),
+        ("1e400", {}, "not a finite number"),
+        ("989.4 TFLOP/s", {}, "does not parse"),
+        ("1,000", {}, "does not parse"),
+        ("24 to 27", {"point": "30"}, "outside the range"),
+        ("24 to 27", {"interval": "ci50"}, "not one of"),
+        ("25", {"interval": "ci90"}, "needs a range"),
+        ("25", {"point": "25"}, "only for ranges"),
+        (">=", {}, "does not parse"),
+    ],
+)
+def test_parse_value_refuses(text, kwargs, fragment):
+    with pytest.raises(ValueSyntaxError) as err:
+        parse_value(text, **kwargs)
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024", ("2024", "year")),
+        ("2024-07", ("2024-07", "month")),
+        ("2024-07-23", ("2024-07-23", "day")),
+        (" 2024-02-29 ", ("2024-02-29", "day")),
+        (None, (None, None)),
+        ("", (None, None)),
+    ],
+)
+def test_parse_date_partial(text, expected):
+    assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize("text", ["24", "2024-7", "2024-13", "2023-02-29", "2024-07-32", "July 2024", "2024/07/01"])
+def test_parse_date_refuses(text):
+    with pytest.raises(ValueSyntaxError) as err:
+        parse_date(text, "as_of")
+    assert "as_of" in str(err.value)
+
+
+def test_parse_timestamp_forms():
+    # a date means the end of that day, UTC
+    assert parse_timestamp("2024-07-01") == "2024-07-01T23:59:59.000000Z"
+    assert parse_timestamp("2024-07-01T00:00:00Z") == "2024-07-01T00:00:00.000000Z"
+    assert parse_timestamp("2024-07-01T02:00:00+02:00") == "2024-07-01T00:00:00.000000Z"
+    with pytest.raises(ValueSyntaxError):
+        parse_timestamp("yesterday")
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(a=finite, b=finite)
+def test_range_point_lies_within_bounds(a, b):
+    low, high = min(a, b), max(a, b)
+    v = parse_value(f"{low!r} to {high!r}")
+    assert v.kind == "range"
+    assert math.isfinite(v.point)
+    assert v.low == low and v.high == high
+    assert low <= v.point <= high
+
+
+@given(x=finite)
+def test_plain_number_round_trips(x):
+    v = parse_value(repr(x))
+    assert v.kind == "exact"
+    assert v.point == x
+
+
+def test_range_midpoint_of_huge_bounds_does_not_overflow():
+    # (low + high) / 2 overflows to inf for bounds near the float maximum; the midpoint is finite.
+    v = parse_value("1e308 to 1.5e308")
+    assert v.point == pytest.approx(1.25e308)

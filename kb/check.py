@@ -87,6 +87,34 @@ def check_files(label: str, run: Callable[[], Any]) -> list[Problem]:
     return []
 
 
+def check_catalog(project: Any) -> list[Problem]:
+    """Queries and scenarios parse and type-check; every query a scenario lists evaluates."""
+    from .definitions import effective_bindings
+
+    try:
+        catalog = project.catalog
+    except KBError as exc:
+        return [Problem(exc.slug, exc.where or "queries/scenarios", exc.message)]
+    problems: list[Problem] = []
+    store = project.store
+    sources = store.sources()
+    for name, scenario in catalog.scenarios.items():
+        for input_name, (_, b) in effective_bindings(catalog.scenarios, name).items():
+            if b.kind == "assumption" and b.source:
+                if b.source not in sources:
+                    problems.append(Problem("unknown-source", b.where, f"source {b.source!r} is not recorded"))
+                elif b.quote and sources[b.source]["text_path"]:
+                    path = store.root / sources[b.source]["text_path"]
+                    if path.is_file() and _norm(b.quote) not in _norm(path.read_text(encoding="utf-8")):
+                        problems.append(Problem("quote-not-in-source", b.where, f"quote {b.quote[:60]!r} is not in the source text"))
+        for query in scenario.queries:
+            try:
+                project.evaluator().evaluate(query, name)
+            except KBError as exc:
+                problems.append(Problem(exc.slug, f"scenario {name}, query {query}", str(exc)))
+    return problems
+
+
 def check_all(project: Any) -> list[Problem]:
     """Everything: stored facts, the fact files (validated, not written), queries, scenarios, templates."""
     from .load import load_paths
@@ -95,15 +123,5 @@ def check_all(project: Any) -> list[Problem]:
     problems = check_facts(store)
     if project.facts_dir.is_dir():
         problems += check_files("facts", lambda: load_paths(store, [project.facts_dir], root=project.root, dry_run=True))
-    for extra in _EXTRA_CHECKS:
-        problems += extra(project)
+    problems += check_catalog(project)
     return problems
-
-
-# Later stages (queries, scenarios, templates) register their checks here.
-_EXTRA_CHECKS: list[Callable[[Any], list[Problem]]] = []
-
-
-def register(check: Callable[[Any], list[Problem]]) -> Callable[[Any], list[Problem]]:
-    _EXTRA_CHECKS.append(check)
-    return check

@@ -1,0 +1,85 @@
+"""Layering and CLI hygiene: click only in the CLI modules, help everywhere, ``python -m kb`` works."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from kb.cli import cli
+
+KB_DIR = Path(__file__).resolve().parent.parent / "kb"
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def is_cli_module(path: Path) -> bool:
+    return path.name == "cli.py" or path.name.startswith("cli_")
+
+
+def test_there_are_core_modules_to_check():
+    core = [p for p in KB_DIR.glob("*.py") if not is_cli_module(p)]
+    assert {"store.py", "claims.py", "load.py", "units.py"} <= {p.name for p in core}
+    assert "click" in imported_modules(KB_DIR / "cli.py")  # the scan does see imports
+
+
+@pytest.mark.parametrize("path", sorted(p for p in KB_DIR.glob("*.py") if not is_cli_module(p)), ids=lambda p: p.name)
+def test_only_cli_modules_import_click(path):
+    offending = sorted(m for m in imported_modules(path) if m == "click" or m.startswith("click."))
+    assert not offending, f"kb/{path.name} imports {offending}; keep click in kb/cli.py and kb/cli_*.py"
+
+
+def walk(command: click.Command, path: str = "kb"):
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from walk(sub, f"{path} {name}")
+
+
+def test_walk_finds_every_command():
+    names = {path for path, _ in walk(cli)}
+    expected = {"kb", "kb load", "kb export", "kb add", "kb add source", "kb add entity", "kb add fact", "kb facts",
+                "kb show", "kb history", "kb sources", "kb properties", "kb deprecate", "kb prefer", "kb supersede",
+                "kb check", "kb sql"}
+    assert expected <= names
+
+
+def test_every_command_and_group_has_help():
+    missing = [path for path, command in walk(cli) if not (command.help or "").strip()]
+    assert not missing, f"commands without help text: {missing}"
+    short = [path for path, command in walk(cli) if not command.get_short_help_str().strip()]
+    assert not short
+
+
+def test_every_command_help_renders(tmp_path):
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    for path, _ in walk(cli):
+        args = path.split()[1:] + ["--help"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage: " in result.output
+
+
+def test_python_m_kb_help(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "kb", "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: kb ")
+    assert "A knowledge base of sourced facts" in result.stdout
+    assert "Traceback" not in result.stderr

@@ -25,8 +25,11 @@ def _norm(text: str) -> str:
 
 
 def check_facts(store: Any) -> list[Problem]:
+    from .vocabulary import read_properties
+
     problems: list[Problem] = []
-    props = store.properties()
+    vocabulary = {p["name"]: p for p in read_properties(store.root / "schema" / "properties.yaml")}
+    props = {name: p for name, p in store.properties().items() if name in vocabulary}
     sources = store.sources()
     entities = store.entities()
     texts: dict[str, str | None] = {}

@@ -45,9 +45,15 @@ def export(project: Any, output: str | None) -> None:
 
     text = export_yaml(project.store)
     if output:
+        from .errors import KBError
+
         tmp = Path(output + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(output)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise KBError(f"cannot write {output!r}: {exc.strerror}") from None
         click.echo(f"Exported to {output}")
     else:
         click.echo(text, nl=False)

@@ -45,11 +45,22 @@ def _create_fts(conn: Any) -> None:
     )
 
 
+def _forbid_replace(conn: Any) -> None:
+    # INSERT OR REPLACE deletes the old row without firing DELETE triggers; refuse it before it starts.
+    for table in APPEND_ONLY_TABLES:
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table} "
+            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id) "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: this id is already recorded'); END"
+        )
+
+
 # Ordered; never edit or reorder an applied migration, only append.
 MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("001_base_tables", _create_base_tables),
     ("002_render_manifest", _create_render_tables),
     ("003_fact_search", _create_fts),
+    ("004_forbid_replace", _forbid_replace),
 ]
 
 

@@ -65,6 +65,8 @@ class _Pending:
         self.entities = store.entities()
         self.properties = store.properties()
         self.fact_ids = set(store.fact_ids())
+        self.facts: dict[str, dict[str, Any]] = {}
+        self.superseded = {r["supersedes"]: r["id"] for r in store.sql("SELECT id, supersedes FROM fact WHERE supersedes IS NOT NULL")}
         self.event_ids = {r["id"] for r in store.sql("SELECT id FROM event")}
         self.new: dict[str, list[dict[str, Any]]] = {"source": [], "entity": [], "fact": [], "event": []}
         self.unchanged = 0
@@ -144,15 +146,31 @@ class _Pending:
             row = claims.build_fact(spec, self.properties, stamp)
         except KBError as exc:
             raise exc.at(f.at(_key_of(exc))) from None
-        if row["supersedes"] and row["supersedes"] not in self.fact_ids:
-            raise NotFoundError("fact", row["supersedes"], where=f.at("supersedes"), hint="supersedes must name a recorded fact id")
         if row["id"] in self.fact_ids:
             if self.strict:
                 raise ConflictError(f"this claim is already recorded as fact {row['id']}")
             self.unchanged += 1
             return
+        if row["supersedes"]:
+            self._check_correction(row, f.at("supersedes"))
         self.fact_ids.add(row["id"])
         self.new["fact"].append(row)
+
+    def _check_correction(self, row: dict[str, Any], where: str) -> None:
+        """A correction names a recorded claim of the same entity and property, not yet superseded."""
+        old_id = row["supersedes"]
+        if old_id not in self.fact_ids:
+            raise NotFoundError("fact", old_id, where=where, hint="supersedes must name a recorded fact id")
+        old = self.facts.get(old_id)
+        if old is None:
+            found = self.store.sql("SELECT entity, property FROM fact WHERE id = ?", (old_id,))
+            old = found[0] if found else next(r for r in self.new["fact"] if r["id"] == old_id)
+        if (old["entity"], old["property"]) != (row["entity"], row["property"]):
+            raise ConflictError(f"a correction of fact {old_id} must be for {old['entity']}.{old['property']}", where=where)
+        if old_id in self.superseded:
+            raise ConflictError(f"fact {old_id} is already superseded by {self.superseded[old_id]}; supersede that one",
+                                where=where)
+        self.superseded[old_id] = row["id"]
 
     def event(self, item: Any, file: str) -> None:
         f = Fields(item, file, "event", EVENT_KEYS)
@@ -180,6 +198,8 @@ def _key_of(exc: KBError) -> str:
         return "unit"
     if isinstance(exc, NotFoundError):
         return "property"
+    if exc.message.startswith("fact id "):
+        return "id"
     first = exc.message.split(" ", 1)[0]
     return first if first in FACT_KEYS else "value"
 

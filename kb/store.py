@@ -111,7 +111,7 @@ class Store:
         known_at: str | None = None,
     ) -> dict[str, Any]:
         """The best claim by the policy, optionally among one source's claims or one rank."""
-        self.entity(entity)
+        entity = self.entity(entity)["id"]
         if prop not in self.properties():
             raise NotFoundError("property", prop, list(self.properties()), hint="see `kb properties`")
         candidates = self.claims(entity, prop, known_at)
@@ -185,6 +185,9 @@ class Store:
 
     def history(self, entity: str, prop: str) -> list[dict[str, Any]]:
         """Every claim and rank event for one entity and property, in recorded order."""
+        entity = self.entity(entity)["id"]
+        if prop not in self.properties():
+            raise NotFoundError("property", prop, list(self.properties()), hint="see `kb properties`")
         facts = self.claims(entity, prop)
         ids = {f["id"] for f in facts}
         events = [e for e in self.sql("SELECT * FROM event ORDER BY recorded_at, id") if e["fact"] in ids]

@@ -57,7 +57,8 @@ def parse_value(text: str, *, interval: str | None = None, point: str | None = N
         low, high = _num(m.group(1), raw), _num(m.group(2), raw)
         if low > high:
             raise ValueSyntaxError(f"range {raw!r} has its low end above its high end")
-        mid = _num(point, raw) if point is not None else (low + high) / 2
+        mid = _num(point, raw) if point is not None else low / 2 + high / 2  # no overflow near 1e308
+        mid = min(max(mid, low), high) if point is None else mid
         if not low <= mid <= high:
             raise ValueSyntaxError(f"point value {point} lies outside the range {raw!r}")
         return Value(raw, interval or "range", mid, low, high)

@@ -22,7 +22,7 @@ FIXTURE = TESTS / "fixture"
 CHECKOUT = TESTS.parent
 
 # No timing thresholds (deadline) and no example database written outside tests/.
-settings.register_profile("kb", deadline=None, database=None, max_examples=200)
+settings.register_profile("kb", deadline=None, database=None)
 settings.load_profile("kb")
 
 

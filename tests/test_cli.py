@@ -386,6 +386,21 @@ def test_check_unit_mismatch_after_vocabulary_change(kb, root):
     assert "Traceback" not in result.output
 
 
+def test_check_reports_a_property_removed_from_the_vocabulary(kb, root, tmp_path):
+    """A stored fact whose property left schema/properties.yaml is a problem: a fresh database would refuse it."""
+    ok(kb("facts"))
+    vocab = root / "schema" / "properties.yaml"
+    text = vocab.read_text()
+    start = text.index("  - name: building_count")
+    end = text.index("  - name: site_power")
+    vocab.write_text(text[:start] + text[end:])
+    fresh = KB(root, tmp_path / "fresh.sqlite")("facts")
+    assert "unknown property 'building_count'" in assert_clean_error(fresh)
+    result = kb("check")
+    assert result.exit_code == 1, result.output
+    assert "building_count" in result.stdout
+
+
 def test_check_reports_a_bad_fact_file(kb, root):
     ok(kb("facts"))
     (root / "facts" / "zz.yaml").write_text("facts:\n  - entity: b200\n    colour: red\n")

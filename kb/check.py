@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import units
 from .errors import KBError
@@ -102,7 +103,7 @@ def check_catalog(project: Any) -> list[Problem]:
     store = project.store
     sources = store.sources()
     for name, scenario in catalog.scenarios.items():
-        for input_name, (_, b) in effective_bindings(catalog.scenarios, name).items():
+        for _name, (_, b) in effective_bindings(catalog.scenarios, name).items():
             if b.kind == "assumption" and b.source:
                 if b.source not in sources:
                     problems.append(Problem("unknown-source", b.where, f"source {b.source!r} is not recorded"))
@@ -127,4 +128,19 @@ def check_all(project: Any) -> list[Problem]:
     if project.facts_dir.is_dir():
         problems += check_files("facts", lambda: load_paths(store, [project.facts_dir], root=project.root, dry_run=True))
     problems += check_catalog(project)
+    problems += check_templates(project)
+    return problems
+
+
+def check_templates(project: Any) -> list[Problem]:
+    """Every template compiles, uses only names the renderer provides, and renders."""
+    from .render import list_templates, render, template_problems
+
+    problems: list[Problem] = []
+    for t in list_templates(project.templates_dir):
+        found = template_problems(project, t)
+        for line, message in found:
+            problems.append(Problem("template", f"template {t.name}" + (f", line {line}" if line else ""), message))
+        if not found:
+            problems += check_files(f"template {t.name}", lambda t=t: render(project, t))
     return problems

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from . import units
 from .errors import FileFormatError, KBError, NotFoundError, ValueSyntaxError
@@ -169,7 +170,7 @@ class _Desc:
     def __init__(self, v: str) -> None:
         self.v = v
 
-    def __lt__(self, other: "_Desc") -> bool:
+    def __lt__(self, other: _Desc) -> bool:
         return self.v > other.v
 
     def __eq__(self, other: object) -> bool:

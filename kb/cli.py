@@ -15,10 +15,18 @@ class KBGroup(click.Group):
     """Turns knowledge-base errors into one line on stderr and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        import sqlite3
+
+        from sqlalchemy.exc import DBAPIError
+
         try:
             return super().invoke(ctx)
         except KBError as exc:
             click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+        except (sqlite3.Error, DBAPIError) as exc:
+            detail = getattr(exc, "orig", None) or exc
+            click.echo(f"Error: database {ctx.obj.db_path if ctx.obj else ''}: {detail}", err=True)
             ctx.exit(1)
 
 
@@ -62,7 +70,7 @@ def cli(ctx: click.Context, root: str | None, db: str) -> None:
 
 
 # The command modules register themselves on ``cli`` when imported.
-from . import cli_facts, cli_query  # noqa: E402,F401
+from . import cli_facts, cli_query, cli_render  # noqa: E402,F401
 
 
 def main() -> None:

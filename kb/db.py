@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import KBError
 
@@ -55,12 +56,20 @@ def _forbid_replace(conn: Any) -> None:
         )
 
 
+def _render_number_claims(conn: Any) -> None:
+    # Renders record which competing claims a q() call pinned (q(..., claims={...})).
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(render_number)")}
+    if "claims" not in columns:
+        conn.exec_driver_sql("ALTER TABLE render_number ADD COLUMN claims TEXT")
+
+
 # Ordered; never edit or reorder an applied migration, only append.
 MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("001_base_tables", _create_base_tables),
     ("002_render_manifest", _create_render_tables),
     ("003_fact_search", _create_fts),
     ("004_forbid_replace", _forbid_replace),
+    ("005_render_number_claims", _render_number_claims),
 ]
 
 

@@ -306,7 +306,7 @@ class Catalog:
     scenarios: dict[str, ScenarioDef]
 
     @classmethod
-    def read(cls, root: Path) -> "Catalog":
+    def read(cls, root: Path) -> Catalog:
         queries = read_queries(root / "queries", root)
         return cls(queries, read_scenarios(root / "scenarios", root, queries))
 

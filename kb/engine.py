@@ -53,7 +53,7 @@ class Leaf:
 class QNode:
     query: QueryDef
     scenario: str
-    inputs: list[tuple[str, "Leaf | QNode"]] = field(default_factory=list)
+    inputs: list[tuple[str, Leaf | QNode]] = field(default_factory=list)
     compiled: Any = None
 
 
@@ -67,8 +67,8 @@ class Result:
     low: float | None
     high: float | None
     unit: str
-    node: "Leaf | QNode"
-    inputs: list["Result"] = field(default_factory=list)
+    node: Leaf | QNode
+    inputs: list[Result] = field(default_factory=list)
 
     @property
     def query(self) -> QueryDef | None:
@@ -83,7 +83,7 @@ class Result:
         f = units.si_factor(self.unit if unit is None else unit)
         return (self.point / f, None if self.low is None else self.low / f, None if self.high is None else self.high / f)
 
-    def walk(self) -> list["Result"]:
+    def walk(self) -> list[Result]:
         out = [self]
         for r in self.inputs:
             out.extend(r.walk())
@@ -150,7 +150,7 @@ class Evaluator:
                 got = unit
             elif decl.name in bindings:
                 defined_in, b = bindings[decl.name]
-                child, got = self._bind(b, defined_in, scenario, stack + (key,))
+                child, got = self.bind(b, defined_in, scenario, stack + (key,))
             elif decl.query:
                 child = self.resolve(decl.query, scenario, stack + (key,))
                 got = child.query.unit
@@ -167,7 +167,7 @@ class Evaluator:
         self._nodes[key] = node
         return node
 
-    def _bind(self, b: Binding, defined_in: str, scenario: str, stack: tuple[tuple[str, str], ...]) -> tuple["Leaf | QNode", str]:
+    def bind(self, b: Binding, defined_in: str, scenario: str, stack: tuple[tuple[str, str], ...]) -> tuple[Leaf | QNode, str]:
         if b.kind == "query":
             assert b.query is not None
             child = self.resolve(b.query, b.scenario or scenario, stack)
@@ -238,7 +238,7 @@ class Evaluator:
         self._n = n
         return self._result(query, root, arrays, values, set(ranged))
 
-    def _array(self, node: "Leaf | QNode", arrays: dict[str, np.ndarray], values: dict[int, np.ndarray]) -> np.ndarray:
+    def _array(self, node: Leaf | QNode, arrays: dict[str, np.ndarray], values: dict[int, np.ndarray]) -> np.ndarray:
         if isinstance(node, Leaf):
             return arrays[node.key]
         if id(node) not in values:
@@ -254,7 +254,7 @@ class Evaluator:
             values[id(node)] = out
         return values[id(node)]
 
-    def _result(self, name: str, node: "Leaf | QNode", arrays: dict[str, np.ndarray],
+    def _result(self, name: str, node: Leaf | QNode, arrays: dict[str, np.ndarray],
                 values: dict[int, np.ndarray], ranged: set[str]) -> Result:
         arr = self._array(node, arrays, values)
         point = float(arr[0])
@@ -271,7 +271,7 @@ class Evaluator:
         return Result(name, "query", point, low, high, node.query.display_unit, node, children)
 
 
-def _collect(node: "Leaf | QNode", leaves: dict[str, Leaf]) -> None:
+def _collect(node: Leaf | QNode, leaves: dict[str, Leaf]) -> None:
     if isinstance(node, Leaf):
         leaves.setdefault(node.key, node)
         return
@@ -279,7 +279,7 @@ def _collect(node: "Leaf | QNode", leaves: dict[str, Leaf]) -> None:
         _collect(child, leaves)
 
 
-def _depends_on_ranged(node: "Leaf | QNode", ranged: set[str]) -> bool:
+def _depends_on_ranged(node: Leaf | QNode, ranged: set[str]) -> bool:
     if isinstance(node, Leaf):
         return node.key in ranged
     return any(_depends_on_ranged(c, ranged) for _, c in node.inputs)

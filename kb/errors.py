@@ -16,7 +16,7 @@ class KBError(Exception):
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)
 
-    def at(self, where: str) -> "KBError":
+    def at(self, where: str) -> KBError:
         """The same error, located at ``where`` (a file and line, a query and term)."""
         self.where = where or None
         self.args = (f"{where}: {self.message}" if where else self.message,)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Name:
 
 @dataclass(frozen=True)
 class Neg:
-    operand: "Node"
+    operand: Node
 
     def __str__(self) -> str:
         return f"(-{self.operand})"
@@ -67,8 +68,8 @@ class Neg:
 @dataclass(frozen=True)
 class Bin:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
     def __str__(self) -> str:
         return f"({self.left} {self.op} {self.right})"
@@ -77,13 +78,13 @@ class Bin:
 @dataclass(frozen=True)
 class Call:
     fn: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
 
     def __str__(self) -> str:
         return f"{self.fn}({', '.join(str(a) for a in self.args)})"
 
 
-Node = Union[Num, Name, Neg, Bin, Call]
+Node = Num | Name | Neg | Bin | Call
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:

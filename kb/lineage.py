@@ -9,7 +9,7 @@ from .engine import Leaf, QNode
 from .errors import KBError
 
 
-def _paths(node: "Leaf | QNode", match: Any, trail: tuple[str, ...]) -> list[tuple[str, ...]]:
+def _paths(node: Leaf | QNode, match: Any, trail: tuple[str, ...]) -> list[tuple[str, ...]]:
     if isinstance(node, Leaf):
         return [trail] if match(node) else []
     out = []

@@ -7,21 +7,19 @@ Lists (authors, aliases) are stored as JSON text. Values are stored as written
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlmodel import Field, SQLModel
 
 
 class SourceBase(SQLModel):
     title: str
     authors: str = "[]"
-    publisher: Optional[str] = None
-    url: Optional[str] = None
-    archive_url: Optional[str] = None
-    published: Optional[str] = None
-    accessed: Optional[str] = None
+    publisher: str | None = None
+    url: str | None = None
+    archive_url: str | None = None
+    published: str | None = None
+    accessed: str | None = None
     kind: str = "other"
-    text_path: Optional[str] = None
+    text_path: str | None = None
 
 
 class Source(SourceBase, table=True):
@@ -34,7 +32,7 @@ class EntityBase(SQLModel):
     kind: str
     name: str
     aliases: str = "[]"
-    part_of: Optional[str] = Field(default=None, foreign_key="entity.id")
+    part_of: str | None = Field(default=None, foreign_key="entity.id")
 
 
 class Entity(EntityBase, table=True):
@@ -59,22 +57,22 @@ class FactBase(SQLModel):
     unit: str
     interval_kind: str
     value: float
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: float | None = None
+    high: float | None = None
     si_value: float
-    si_low: Optional[float] = None
-    si_high: Optional[float] = None
-    as_of: Optional[str] = None
-    as_of_precision: Optional[str] = None
+    si_low: float | None = None
+    si_high: float | None = None
+    as_of: str | None = None
+    as_of_precision: str | None = None
     source: str = Field(foreign_key="source.id", index=True)
-    locator: Optional[str] = None
-    quote: Optional[str] = None
+    locator: str | None = None
+    quote: str | None = None
     method: str = "reported"
     confidence: str = "likely"
     rank: str = "normal"
-    rank_reason: Optional[str] = None
-    note: Optional[str] = None
-    supersedes: Optional[str] = Field(default=None, foreign_key="fact.id", index=True)
+    rank_reason: str | None = None
+    note: str | None = None
+    supersedes: str | None = Field(default=None, foreign_key="fact.id", index=True)
 
 
 class Fact(FactBase, table=True):
@@ -100,35 +98,36 @@ class Render(SQLModel, table=True):
     __tablename__ = "render"
     id: str = Field(primary_key=True)
     template: str = Field(index=True)
-    scenario: Optional[str] = None
+    scenario: str | None = None
     rendered_at: str
     output_hash: str
-    output_path: Optional[str] = None
+    output_path: str | None = None
 
 
 class RenderNumber(SQLModel, table=True):
     """A number as it appeared in a render, with the result it came from."""
 
     __tablename__ = "render_number"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     render: str = Field(foreign_key="render.id", index=True)
     position: int
     kind: str
     ref: str
-    scenario: Optional[str] = None
+    scenario: str | None = None
+    claims: str | None = None  # JSON {ENTITY.PROPERTY: source} when q() pinned competing claims
     unit: str
     text: str
-    value: Optional[float] = None
-    low: Optional[float] = None
-    high: Optional[float] = None
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
 
 
 class RenderInput(SQLModel, table=True):
     """A fact or assumption a render used."""
 
     __tablename__ = "render_input"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     render: str = Field(foreign_key="render.id", index=True)
     kind: str
     ref: str
-    detail: Optional[str] = None
+    detail: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-_PREFIXES = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
+PREFIXES = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
 _COUNT_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
 _MONEY_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
 
@@ -54,7 +54,7 @@ def money(x: float, digits: int = 2, symbol: str = "$") -> str:
 
 def si_prefixed(x: float, unit: str, digits: int = 3) -> str:
     """A value in a base unit with an SI prefix: (3e14, 'bps') -> '300 Tbps'; (1.5e8, 'W') -> '150 MW'."""
-    for factor, prefix in _PREFIXES:
+    for factor, prefix in PREFIXES:
         if abs(x) >= factor:
             return f"{sig(x / factor, digits)} {prefix}{unit}"
     return f"{sig(x, digits)} {unit}"

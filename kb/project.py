@@ -38,7 +38,7 @@ class Project:
     _catalog: Any = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> "Project":
+    def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> Project:
         root_path = find_root(root)
         db_path = Path(db).expanduser() if db else Path("kb.sqlite")
         return cls(root_path, db_path.resolve())

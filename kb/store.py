@@ -24,7 +24,7 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, root: Path) -> "Store":
+    def open(cls, path: Path, root: Path) -> Store:
         from .load import load_paths
         from .vocabulary import sync_properties
 

@@ -16,7 +16,7 @@ from .errors import DimensionError, UnitError
 UNITS_FILE = Path(__file__).resolve().parent.parent / "schema" / "units.txt"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registry(path: str | None = None) -> Any:
     """The pint registry for ``path`` (default: the project's schema/units.txt)."""
     import pint

@@ -104,15 +104,15 @@ def parse_timestamp(text: str, what: str = "time") -> str:
     raw = str(text).strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            stamp = dt.datetime.fromisoformat(raw).replace(hour=23, minute=59, second=59, tzinfo=dt.timezone.utc)
+            stamp = dt.datetime.fromisoformat(raw).replace(hour=23, minute=59, second=59, tzinfo=dt.UTC)
         else:
             stamp = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
             if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=dt.timezone.utc)
+                stamp = stamp.replace(tzinfo=dt.UTC)
     except ValueError:
         raise ValueSyntaxError(f"{what} {raw!r} is not a date or ISO timestamp") from None
-    return stamp.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def now_stamp() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -6,7 +6,6 @@ import json
 from textwrap import dedent
 
 import pytest
-
 from conftest import KB
 from helpers import all_rows, assert_clean_error, by_value
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from helpers import all_rows, by_value
+
 from kb import db as kbdb
 
 
@@ -50,7 +50,7 @@ def test_insert_or_replace_cannot_rewrite_history(with_event, db, table):
     conn = sqlite3.connect(db)
     try:
         cols = [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 1").description]
-        row = dict(zip(cols, conn.execute(f"SELECT * FROM {table} ORDER BY id LIMIT 1").fetchone()))
+        row = dict(zip(cols, conn.execute(f"SELECT * FROM {table} ORDER BY id LIMIT 1").fetchone(), strict=True))
         if table == "fact":
             row["value"] = 1.0
         else:
@@ -96,4 +96,34 @@ def test_database_path_that_is_a_directory(tmp_path, root):
 
     (tmp_path / "adir").mkdir()
     with pytest.raises(KBError, match="is a directory"):
-        Project.open(root, tmp_path / "adir").store
+        _ = Project.open(root, tmp_path / "adir").store
+
+
+
+def test_missing_migrations_are_applied_on_open(store, db, root):
+    """A database whose triggers and migration records are missing (as if made by an older kb) is
+    brought up to date when it is opened, and history is append-only again."""
+    from kb.project import Project
+
+    conn = sqlite3.connect(db)
+    try:
+        triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        for name in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DELETE FROM _kb_migrations")
+        conn.commit()
+    finally:
+        conn.close()
+    store.engine.dispose()
+    reopened = Project.open(root, db).store
+    conn = sqlite3.connect(db)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM _kb_migrations ORDER BY name")]
+        after = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM fact")
+    finally:
+        conn.close()
+    assert names == [name for name, _ in kbdb.MIGRATIONS]
+    assert after == sorted(triggers)
+    assert len(reopened.claims()) == 11

@@ -7,6 +7,7 @@ from textwrap import dedent
 
 from conftest import KB
 from helpers import all_rows, by_value
+
 from kb.project import Project
 from kb.yamlio import read_yaml
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-
 from helpers import all_rows, by_value
+
 from kb.errors import ConflictError, FileFormatError, KBError, NotFoundError, UnitError
 from kb.load import load_paths
 from kb.project import Project
@@ -339,7 +339,7 @@ def test_bad_shipped_facts_leave_no_database(root, tmp_path):
     write(root / "facts" / "zz-bad.yaml", BAD_UNIT_THIRD)
     db = tmp_path / "new.sqlite"
     with pytest.raises(UnitError):
-        Project.open(root, db).store
+        _ = Project.open(root, db).store
     assert not db.exists()
 
 

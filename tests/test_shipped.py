@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import CHECKOUT, KB
+
 from kb.project import Project
 
 REQUIRED_ENTITIES = [
@@ -26,7 +26,7 @@ def collapse(text: str) -> str:
 def shipped_db(tmp_path_factory) -> Path:
     """One database of the shipped facts for this module (read-only use: nothing is written to it)."""
     db = tmp_path_factory.mktemp("shipped") / "kb.sqlite"
-    Project.open(CHECKOUT, db).store  # creating it loads facts/
+    assert Project.open(CHECKOUT, db).store.claims()  # creating it loads facts/
     return db
 
 

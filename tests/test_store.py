@@ -6,8 +6,8 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-
 from helpers import by_value
+
 from kb.errors import AppendOnlyError, ConflictError, DimensionError, KBError, NotFoundError, UnitError
 from kb.load import load_paths
 
@@ -27,7 +27,7 @@ facts:
 
 
 def claim(value: str, **fields: str) -> str:
-    lines = [f"  - entity: pod", "    property: gpu_count", f'    value: "{value}"', '    unit: ""']
+    lines = ["  - entity: pod", "    property: gpu_count", f'    value: "{value}"', '    unit: ""']
     fields.setdefault("source", "news-item")
     lines += [f'    {k}: "{v}"' for k, v in fields.items()]
     return "\n".join(lines) + "\n"

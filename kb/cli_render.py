@@ -1,0 +1,122 @@
+"""Commands for reports: templates, render (with --check), stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import cli, emit_json, pass_project
+from .textfmt import table
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_project
+def templates(project: Any, as_json: bool) -> None:
+    """List the report templates in templates/. Example: kb templates"""
+    from .render import list_templates
+
+    found = list_templates(project.templates_dir)
+    if as_json:
+        emit_json([{"name": t.name, "title": t.title, "path": str(t.path.relative_to(project.root))} for t in found])
+        return
+    click.echo(table(["NAME", "TITLE"], [[t.name, t.title] for t in found]) if found else "No templates.")
+
+
+def _write(path: Path, text: str) -> None:
+    from .errors import KBError
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+def _print_drift(name: str, d: Any) -> None:
+    click.echo(f"{name}: {len(d.changed)} number(s) changed since the render of {d.render['rendered_at'][:19]}Z")
+    for c in d.changed:
+        where = f"{c['ref']}" + (f" [{c['scenario']}]" if c["scenario"] else "")
+        click.echo(f"  #{c['position']} {where}: {c['old'] or '(absent)'} -> {c['new'] or '(absent)'}")
+    for line in d.added_inputs:
+        click.echo(f"  now uses {line}")
+    for line in d.removed_inputs:
+        click.echo(f"  no longer uses {line}")
+
+
+@cli.command()
+@click.argument("template", required=False)
+@click.option("-s", "--scenario", help="Default scenario for q() calls that name none.")
+@click.option("-o", "--output", type=click.Path(), help="Write here (a folder with --all) instead of stdout.")
+@click.option("--all", "render_all", is_flag=True, help="Render every template in templates/ into the -o folder.")
+@click.option("--check", is_flag=True, help="Re-render and list numbers changed since the last recorded render; exit 1 if any.")
+@pass_project
+def render(project: Any, template: str | None, scenario: str | None, output: str | None, render_all: bool, check: bool) -> None:
+    """Render a report template (by name, or a path to a .md.j2 file) to markdown.
+
+    Every render is recorded (template, scenario, output hash, each number and the facts
+    used), so `--check` and `kb stale` can tell when facts have changed it.
+
+    Example: kb render goodyear-phoenix-cluster -o goodyear.md
+    """
+    from . import manifest
+    from . import render as rendering
+
+    if render_all == bool(template):
+        raise click.UsageError("give a TEMPLATE or --all")
+    if check:
+        names = [t.name for t in rendering.list_templates(project.templates_dir)] if render_all else [template]
+        changed = False
+        for name in names:
+            _, d = manifest.check(project, name, scenario)
+            if d is None:
+                click.echo(f"{name}: no recorded render to compare with")
+            elif d.changed:
+                changed = True
+                _print_drift(name, d)
+            else:
+                click.echo(f"{name}: unchanged")
+        if changed:
+            raise SystemExit(1)
+        return
+    if render_all:
+        if not output:
+            raise click.UsageError("--all needs -o DIR")
+        found = rendering.list_templates(project.templates_dir)
+        results = [rendering.render(project, t, scenario) for t in found]  # all or nothing: render first
+        for r in results:
+            path = Path(output) / f"{r.template.name}.md"
+            _write(path, r.text)
+            manifest.record(project, r, str(path))
+            click.echo(f"Rendered {r.template.name} -> {path}")
+        return
+    r = rendering.render(project, rendering.find_template(project, template), scenario)  # type: ignore[arg-type]
+    if output:
+        _write(Path(output), r.text)
+        manifest.record(project, r, output)
+        click.echo(f"Rendered {r.template.name} -> {output}")
+    else:
+        manifest.record(project, r, None)
+        click.echo(r.text, nl=False)
+
+
+@cli.command()
+@pass_project
+def stale(project: Any) -> None:
+    """List recorded renders whose numbers the current facts would change; exit 1 if any.
+
+    Example: kb stale
+    """
+    from . import manifest
+
+    found = manifest.stale(project)
+    for d in found:
+        _print_drift(d.render["template"] + (f" [{d.render['scenario']}]" if d.render["scenario"] else ""), d)
+    if found:
+        raise SystemExit(1)
+    click.echo("No stale renders.")

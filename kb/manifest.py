@@ -1,0 +1,97 @@
+"""The render manifest: what each render used, and drift (``--check``, ``kb stale``) against it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from .render import Rendered, find_template, render
+from .values import now_stamp
+
+
+def output_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def template_ref(rendered: Rendered, project: Any) -> str:
+    """How a render names its template: the name for templates/, else the file path."""
+    inside = rendered.template.path.parent.resolve() == project.templates_dir.resolve()
+    return rendered.template.name if inside else str(rendered.template.path)
+
+
+def record(project: Any, rendered: Rendered, output_path: str | None) -> str:
+    """Store the render, every number as rendered, and every fact and assumption it used."""
+    from . import models
+
+    stamp = now_stamp()
+    digest = output_hash(rendered.text)
+    ref = template_ref(rendered, project)
+    render_id = hashlib.sha256(f"{ref}|{rendered.scenario}|{stamp}|{digest}".encode()).hexdigest()[:12]
+    with project.store.engine.begin() as conn:
+        conn.execute(models.Render.__table__.insert(), [{  # type: ignore[attr-defined]
+            "id": render_id, "template": ref, "scenario": rendered.scenario, "rendered_at": stamp,
+            "output_hash": digest, "output_path": output_path}])
+        numbers = [{"render": render_id, **n} for n in rendered.ctx.numbers]
+        if numbers:
+            conn.execute(models.RenderNumber.__table__.insert(), numbers)  # type: ignore[attr-defined]
+        inputs = [{"render": render_id, "kind": k, "ref": r, "detail": d} for (k, r), d in sorted(rendered.ctx.inputs.items())]
+        if inputs:
+            conn.execute(models.RenderInput.__table__.insert(), inputs)  # type: ignore[attr-defined]
+    return render_id
+
+
+def latest(project: Any, ref: str, scenario: str | None) -> dict[str, Any] | None:
+    rows = project.store.sql(
+        "SELECT * FROM render WHERE template = ? AND scenario IS ? ORDER BY rendered_at DESC, id DESC LIMIT 1",
+        (ref, scenario))
+    return rows[0] if rows else None
+
+
+@dataclass
+class Drift:
+    render: dict[str, Any]
+    changed: list[dict[str, Any]]  # {position, ref, scenario, old, new}
+    added_inputs: list[str]
+    removed_inputs: list[str]
+    same_bytes: bool
+
+
+def drift(project: Any, old: dict[str, Any], new: Rendered) -> Drift:
+    """Numbers that differ (by position) between a recorded render and a fresh one, and why."""
+    old_numbers = project.store.sql("SELECT * FROM render_number WHERE render = ? ORDER BY position", (old["id"],))
+    new_numbers = new.ctx.numbers
+    changed = []
+    for i in range(max(len(old_numbers), len(new_numbers))):
+        a = old_numbers[i] if i < len(old_numbers) else None
+        b = new_numbers[i] if i < len(new_numbers) else None
+        if a is None or b is None or a["text"] != b["text"] or a["ref"] != b["ref"]:
+            changed.append({"position": i + 1, "ref": (b or a)["ref"], "scenario": (b or a)["scenario"],  # type: ignore[index]
+                            "old": a["text"] if a else None, "new": b["text"] if b else None})
+    old_inputs = {(r["kind"], r["ref"]): r["detail"] for r in
+                  project.store.sql("SELECT kind, ref, detail FROM render_input WHERE render = ?", (old["id"],))}
+    new_inputs = new.ctx.inputs
+    added = [f"{k} {r}: {d}" for (k, r), d in sorted(new_inputs.items()) if (k, r) not in old_inputs]
+    removed = [f"{k} {r}: {d}" for (k, r), d in sorted(old_inputs.items()) if (k, r) not in new_inputs]
+    return Drift(old, changed, added, removed, output_hash(new.text) == old["output_hash"])
+
+
+def check(project: Any, name: str, scenario: str | None) -> tuple[Rendered, Drift | None]:
+    """Re-render (without recording) and compare with the last recorded render of the same template and scenario."""
+    rendered = render(project, find_template(project, name), scenario)
+    old = latest(project, template_ref(rendered, project), scenario)
+    return rendered, (drift(project, old, rendered) if old else None)
+
+
+def stale(project: Any) -> list[Drift]:
+    """The latest render of each (template, scenario) whose numbers a re-render would change."""
+    rows = project.store.sql(
+        "SELECT r.* FROM render r WHERE r.rendered_at = (SELECT max(rendered_at) FROM render x "
+        "WHERE x.template = r.template AND x.scenario IS r.scenario) ORDER BY r.template, r.scenario")
+    out = []
+    for row in rows:
+        rendered = render(project, find_template(project, row["template"]), row["scenario"])
+        d = drift(project, row, rendered)
+        if d.changed:
+            out.append(d)
+    return out

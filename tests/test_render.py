@@ -1,0 +1,190 @@
+"""Reports: the six shipped writeups, footnotes, determinism, drift, bad templates, user templates."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kb.cli import cli
+from kb.project import Project
+from kb.render import find_template, list_templates, render
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+SHIPPED = ["distributed-training-bandwidth", "goodyear-phoenix-cluster", "anthropic-trainium-compute",
+           "frontier-training-cost", "diloco-bandwidth", "brain-parameters"]
+# Names that contain digits and may appear in a template's literal text.
+ALLOWED = ["Llama 3 405B", "Llama-3-405B", "H100", "B200", "GB200", "NVL72", "Trainium 2", "Trn2", "BF16",
+           "Claude 3.5 Sonnet", "GPT-4", "INTELLECT-1"]
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    return Project.open(CHECKOUT, tmp_path_factory.mktemp("render") / "kb.sqlite")
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Project:
+    """A private copy of the shipped project, for tests that add facts."""
+    root = tmp_path / "proj"
+    for folder in ("schema", "facts", "queries", "scenarios", "templates"):
+        shutil.copytree(CHECKOUT / folder, root / folder)
+    return Project.open(root, tmp_path / "kb.sqlite")
+
+
+def invoke(project: Project, *args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, ["--root", str(project.root), "--db", str(project.db_path), *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_six_templates_are_listed(shipped: Project) -> None:
+    assert sorted(t.name for t in list_templates(shipped.templates_dir)) == sorted(SHIPPED)
+    code, out, _ = invoke(shipped, "templates")
+    assert code == 0 and all(name in out for name in SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_writeup(shipped: Project, name: str) -> None:
+    first = render(shipped, find_template(shipped, name))
+    text = first.text
+    # no leftover template syntax
+    assert not re.search(r"\{\{|\}\}|\{%|%\}|\{#|#\}", text)
+    # every footnote mark resolves, every definition is used, numbered in order of first use
+    body, _, notes = text.partition("\n[^1]: ")
+    notes = "[^1]: " + notes
+    used = [int(n) for n in re.findall(r"\[\^(\d+)\]", body)]
+    defined = [int(n) for n in re.findall(r"^\[\^(\d+)\]: ", notes, flags=re.M)]
+    assert used and defined == list(range(1, len(defined) + 1))
+    assert set(used) == set(defined)
+    assert list(dict.fromkeys(used)) == sorted(set(used))  # first uses appear in order 1, 2, 3 ...
+    # every footnote names a source recorded in the database
+    titles = {s["title"] for s in shipped.store.sources().values()}
+    for line in notes.strip().splitlines():
+        assert any(f"*{t}*" in line for t in titles), line
+    # every number printed is the query result it came from
+    for n in first.ctx.numbers:
+        if n["kind"] == "query":
+            ctx = first.ctx
+            claims = json.loads(n["claims"]) if n["claims"] else None
+            r = ctx.evaluate(n["ref"], n["scenario"], claims)
+            value, low, high = r.shown(n["unit"])
+            assert n["value"] == pytest.approx(value)
+            if low is None:
+                assert n["low"] is None
+            else:
+                assert (n["low"], n["high"]) == (pytest.approx(low), pytest.approx(high))
+        assert n["text"] in body
+    # the same inputs give identical bytes
+    assert render(shipped, find_template(shipped, name)).text == text
+
+
+def test_key_numbers_of_the_bandwidth_writeup(shipped: Project) -> None:
+    text = render(shipped, find_template(shipped, "distributed-training-bandwidth")).text
+    for fragment in ("1.6 TB", "13 Tbps", "2K", "16M tokens", "3.6T", "6.9K", "290 Tbps", "160K"):
+        assert fragment in text, fragment
+
+
+def test_goodyear_shows_the_conflict(shipped: Project) -> None:
+    text = render(shipped, find_template(shipped, "goodyear-phoenix-cluster")).text
+    assert "- 100K[^" in text and "- 150K[^" in text
+    assert "1.5 kW" in text and "1 kW" in text
+    assert "Competing claims for openai-goodyear.gpu_count" in text
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_no_number_is_typed_into_a_template(name: str) -> None:
+    source = (CHECKOUT / "templates" / f"{name}.md.j2").read_text()
+    literal = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", source, flags=re.S)
+    for allowed in ALLOWED:
+        literal = literal.replace(allowed, " ")
+    digits = re.findall(r"\S*\d\S*", literal)
+    assert not digits, f"{name}: numbers typed into the template: {digits}"
+
+
+def test_new_preferred_fact_changes_the_report_and_check_reports_drift(own: Project, tmp_path: Path) -> None:
+    out = tmp_path / "goodyear.md"
+    code, _, err = invoke(own, "render", "goodyear-phoenix-cluster", "-o", str(out))
+    assert code == 0, err
+    before = out.read_text()
+    code, stdout, _ = invoke(own, "render", "goodyear-phoenix-cluster", "--check")
+    assert code == 0 and "unchanged" in stdout
+    code, stdout, _ = invoke(own, "stale")
+    assert code == 0 and "No stale renders" in stdout
+    code, stdout, err = invoke(own, "add", "fact", "openai-goodyear", "site_power", "200", "MW",
+                               "--source", "nesov-comments", "--locator", "test", "--confidence", "confirmed")
+    assert code == 0, err
+    fact_id = stdout.split()[2].rstrip(":")
+    code, _, err = invoke(own, "prefer", fact_id, "--reason", "newer figure")
+    assert code == 0, err
+    code, stdout, _ = invoke(own, "render", "goodyear-phoenix-cluster", "--check")
+    assert code == 1
+    assert "power_per_gpu [openai-goodyear]: 1.5 kW -> 2 kW" in stdout
+    assert f"now uses fact {fact_id}" in stdout
+    code, stdout, _ = invoke(own, "stale")
+    assert code == 1 and "goodyear-phoenix-cluster" in stdout and fact_id in stdout
+    code, _, _ = invoke(own, "render", "goodyear-phoenix-cluster", "-o", str(out))
+    after = out.read_text()
+    assert after != before and "2 kW" in after
+    code, stdout, _ = invoke(own, "render", "goodyear-phoenix-cluster", "--check")
+    assert code == 0 and "unchanged" in stdout
+
+
+def test_render_is_recorded_in_the_manifest(own: Project) -> None:
+    code, text, _ = invoke(own, "render", "brain-parameters")
+    assert code == 0 and text.startswith("# Parameters per synapse")
+    renders = own.store.sql("SELECT * FROM render")
+    assert len(renders) == 1 and renders[0]["template"] == "brain-parameters"
+    numbers = own.store.sql("SELECT * FROM render_number WHERE render = ?", (renders[0]["id"],))
+    assert any(n["ref"] == "params_per_synapse" and n["low"] == pytest.approx(333333.33, rel=1e-6) for n in numbers)
+    inputs = own.store.sql("SELECT * FROM render_input WHERE render = ?", (renders[0]["id"],))
+    assert any(i["kind"] == "fact" and "human-brain.synapse_count" in i["detail"] for i in inputs)
+    assert any(i["kind"] == "assumption" for i in inputs)
+
+
+def test_misspelt_query_fails_with_its_line(own: Project, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.md.j2"
+    bad.write_text("# Title\n\nSome text.\n{{ q(\"step_tme\", \"llama-3-405b\") }}\n")
+    code, out, err = invoke(own, "render", str(bad))
+    assert code == 1 and out == ""
+    assert "line 4" in err and "unknown query 'step_tme'" in err and "did you mean 'step_time'" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_undefined_name_fails_loudly(own: Project, tmp_path: Path) -> None:
+    bad = tmp_path / "undefined.md.j2"
+    bad.write_text("Line one\n{{ missing_variable }}\n")
+    code, _, err = invoke(own, "render", str(bad))
+    assert code == 1 and "line 2" in err and "missing_variable" in err
+
+
+def test_user_template_by_path_renders(own: Project, tmp_path: Path) -> None:
+    mine = tmp_path / "elsewhere" / "mine.md.j2"
+    mine.parent.mkdir()
+    mine.write_text('{# My note #}\nA step takes {{ q("step_time", unit="s") }}.\n')
+    code, out, err = invoke(own, "render", str(mine), "-s", "llama-3-405b")
+    assert code == 0, err
+    assert out.startswith("A step takes 6.1 s[^") and "\n[^1]: " in out
+    code, _, err = invoke(own, "render", str(mine))
+    assert code == 1 and "no default scenario" in err
+
+
+def test_render_all_writes_every_template(own: Project, tmp_path: Path) -> None:
+    code, out, err = invoke(own, "render", "--all", "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.md")) == sorted(SHIPPED)
+    code, _, err = invoke(own, "render", "--all")
+    assert code == 2
+    code, _, err = invoke(own, "render")
+    assert code == 2
+
+
+def test_check_reports_template_problems(own: Project) -> None:
+    (own.templates_dir / "broken.md.j2").write_text('{{ q("nope", "llama-3-405b") }} {{ stray }}\n')
+    code, out, _ = invoke(own, "check")
+    assert code == 1
+    assert "template broken, line 1: [template] name 'stray' is not provided" in out
+    assert "unknown query 'nope'" in out

@@ -188,3 +188,33 @@ def test_check_reports_template_problems(own: Project) -> None:
     assert code == 1
     assert "template broken, line 1: [template] name 'stray' is not provided" in out
     assert "unknown query 'nope'" in out
+
+
+def test_a_database_from_before_a_migration_is_upgraded(tmp_path: Path) -> None:
+    """Opening an older database applies the migrations it lacks (here: render_number.claims)."""
+    import sqlite3
+
+    from sqlmodel import create_engine
+
+    from kb import db
+
+    path = tmp_path / "old.sqlite"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE _kb_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for name, step in db.MIGRATIONS[:4]:
+            step(conn)
+            conn.exec_driver_sql("INSERT INTO _kb_migrations VALUES (?, 'then')", (name,))
+        conn.exec_driver_sql("ALTER TABLE render_number DROP COLUMN claims")
+    engine.dispose()
+    project = Project.open(CHECKOUT, path)
+    code, _, err = invoke(project, "load")  # the old database existed, so nothing was loaded into it
+    assert code == 0, err
+    code, _, err = invoke(project, "render", "goodyear-phoenix-cluster")
+    assert code == 0, err
+    conn = sqlite3.connect(path)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(render_number)")}
+    applied = [row[0] for row in conn.execute("SELECT name FROM _kb_migrations ORDER BY name")]
+    conn.close()
+    assert "claims" in columns
+    assert applied == [name for name, _ in db.MIGRATIONS]

@@ -120,6 +120,7 @@ class Evaluator:
         self._nodes: dict[tuple[str, str], QNode] = {}
         self._sources: dict[str, dict[str, Any]] | None = None
         self.seen_inputs: set[str] = set()
+        self._facts: dict[tuple[Any, ...], dict[str, Any]] = {}  # one lookup per binding per evaluator
         self._n = 1
 
     @property
@@ -184,8 +185,11 @@ class Evaluator:
                         quote=b.quote), b.unit
         assert b.fact is not None
         entity, prop = split_ref(b.fact)
+        memo_key = (b.fact, b.fact_id, b.source, b.rank)
         try:
-            if b.fact in self.pins:
+            if memo_key in self._facts:
+                fact = self._facts[memo_key]
+            elif b.fact in self.pins:
                 fact = self.store.fact(self.pins[b.fact], self.known_at)
             elif b.fact_id:
                 fact = self.store.fact(b.fact_id, self.known_at)
@@ -193,6 +197,7 @@ class Evaluator:
                     raise KBError(f"fact {b.fact_id} is not a claim of {b.fact}")
             else:
                 fact = self.store.best(entity, prop, source=b.source, rank=b.rank, known_at=self.known_at)
+            self._facts[memo_key] = fact
         except KBError as exc:
             raise (exc if exc.where else exc.at(b.where)) from None
         unit = fact["unit"]

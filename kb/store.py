@@ -22,6 +22,7 @@ class Store:
         self.engine = engine
         self.root = root
         self.path = path
+        self._properties: dict[str, dict[str, Any]] | None = None  # the vocabulary changes only by sync
 
     @classmethod
     def open(cls, path: Path, root: Path) -> Store:
@@ -46,7 +47,9 @@ class Store:
             return _rows(conn.exec_driver_sql(query, params))
 
     def properties(self) -> dict[str, dict[str, Any]]:
-        return {r["name"]: r for r in self.sql("SELECT * FROM property ORDER BY name")}
+        if self._properties is None:
+            self._properties = {r["name"]: r for r in self.sql("SELECT * FROM property ORDER BY name")}
+        return self._properties
 
     def sources(self) -> dict[str, dict[str, Any]]:
         return {r["id"]: r for r in self.sql("SELECT * FROM source ORDER BY id")}
@@ -83,12 +86,10 @@ class Store:
         if cutoff:
             where.append("recorded_at <= ?")
             params.append(cutoff)
-        facts = self.sql(
-            f"SELECT * FROM fact WHERE {' AND '.join(where)} ORDER BY entity, property, recorded_at, id",
-            tuple(params),
-        )
-        ev_sql = "SELECT * FROM event" + (" WHERE recorded_at <= ?" if cutoff else "")
-        events = self.sql(ev_sql, (cutoff,) if cutoff else ())
+        condition = " AND ".join(where)
+        facts = self.sql(f"SELECT * FROM fact WHERE {condition} ORDER BY entity, property, recorded_at, id", tuple(params))
+        ev_sql = f"SELECT * FROM event WHERE fact IN (SELECT id FROM fact WHERE {condition})"
+        events = self.sql(ev_sql + (" AND recorded_at <= ?" if cutoff else ""), tuple(params) + ((cutoff,) if cutoff else ()))
         # supersessions made by facts outside the entity/property filter cannot exist:
         # a correction always has its original's entity and property.
         return claims.annotate(facts, events)

@@ -54,6 +54,7 @@ def sync_properties(store: Any, path: Path) -> None:
                 "si_unit = excluded.si_unit, description = excluded.description",
                 (p["name"], p["unit"], p["dimension"], p["si_unit"], p["description"]),
             )
+        store._properties = None  # re-read the vocabulary on next use
         conn.exec_driver_sql(
             "INSERT INTO _kb_meta (key, value) VALUES ('properties_sha256', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

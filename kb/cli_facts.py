@@ -93,7 +93,7 @@ def add_source(project: Any, source_id: str, **opts: Any) -> None:
 @click.option("--part-of")
 @pass_project
 def add_entity(project: Any, entity_id: str, kind: str, name: str | None, aliases: tuple[str, ...], part_of: str | None) -> None:
-    """Record an entity. Example: kb add entity mi300x --kind accelerator --name "AMD MI300X\""""
+    """Record an entity. Example: kb add entity mi355x --kind accelerator --name "AMD MI355X\""""
     from .load import load_rows
 
     load_rows(project.store, entities=[{"id": entity_id, "kind": kind, "name": name, "aliases": list(aliases), "part_of": part_of}])
@@ -128,7 +128,7 @@ def fact_options(func: Any) -> Any:
 def add_fact(project: Any, entity: str, prop: str, value: str, unit: str, entity_kind: str | None, **opts: Any) -> None:
     """Record a claim. VALUE: 989.4, 1.6e12, ~6, '24 to 27', '>=150', '<=300'; UNIT '' for a count.
 
-    Example: kb add fact h100-sxm tdp 700 W --source nvidia-h100-datasheet --locator "spec table"
+    Example: kb add fact h100-sxm tdp 700 W --source nvidia-h100-product-page --locator "spec table"
     """
     from .load import load_rows
 
@@ -273,12 +273,39 @@ def _rank_command(name: str, rank: str, doc: str) -> None:
     @click.option("--reason", required=True, help="Why; recorded with the event.")
     @pass_project
     def command(project: Any, fact_id: str, reason: str) -> None:
+        fact = project.store.fact(fact_id)
+        # preferring a claim can change every result that reads this property; deprecating, those that read it
+        before = _dependents(project, f"{fact['entity']}.{fact['property']}" if rank == "preferred" else fact["id"])
         ev = project.store.record_rank(fact_id, rank, reason)
         click.echo(f"Recorded event {ev['id']}: fact {ev['fact']} is now {rank}.")
+        _report_dependents(project, before)
 
 
-_rank_command("deprecate", "deprecated", "Mark a fact deprecated (a recorded event; the fact stays). Example: kb deprecate 3f2a --reason 'misread table'")
-_rank_command("prefer", "preferred", "Mark a fact preferred over competing claims. Example: kb prefer 3f2a --reason 'primary source'")
+def _dependents(project: Any, target: str) -> list[dict[str, Any]]:
+    from .lineage import uses
+
+    return uses(project, target)
+
+
+def _report_dependents(project: Any, before: list[dict[str, Any]]) -> None:
+    """After a rank change or correction: say which results used the claim, and which no longer resolve."""
+    from .errors import KBError
+
+    ev = project.evaluator()
+    affected = []
+    for dep in before:
+        try:
+            ev.resolve(dep["query"], dep["scenario"])
+            affected.append(f"{dep['query']} [{dep['scenario']}]")
+        except KBError as exc:
+            click.echo(f"warning: {dep['query']} [{dep['scenario']}] no longer resolves: {exc}", err=True)
+    if affected:
+        click.echo(f"note: {len(affected)} result(s) may change: {', '.join(affected)}; "
+                   "`kb stale` lists the reports to re-render", err=True)
+
+
+_rank_command("deprecate", "deprecated", "Mark a fact deprecated (a recorded event; the fact stays). Example: kb deprecate c1ae9c5342a9 --reason 'rounded; the whitepaper gives 989.4'")
+_rank_command("prefer", "preferred", "Mark a fact preferred over competing claims. Example: kb prefer afb769514651 --reason 'fits 3 x 48 MW'")
 
 
 @cli.command()
@@ -291,16 +318,18 @@ _rank_command("prefer", "preferred", "Mark a fact preferred over competing claim
 def supersede(project: Any, fact_id: str, value: str, unit: str, reason: str, **opts: Any) -> None:
     """Record a corrected claim that supersedes FACT_ID (which stays, marked superseded).
 
-    Example: kb supersede 3f2a 15.6e12 token --source llama-3-paper --reason "paper gives 15.6T"
+    Example: kb supersede 5372296c97d6 24576 "" --source llama-3-paper --method calculated --reason "8 pods of 3,072 GPUs"
     """
     from .load import load_rows
 
     store = project.store
     old = store.fact(fact_id)
+    before = _dependents(project, old["id"])
     spec = {"entity": old["entity"], "property": old["property"], "value": value, "unit": unit,
             "supersedes": old["id"], "rank_reason": reason, **opts}
     row = load_rows(store, facts=[spec], strict=True)["fact"][0]
     click.echo(f"Added fact {row['id']} superseding {old['id']}: {old['entity']}.{old['property']} = {fact_value(row)}")
+    _report_dependents(project, before)
 
 
 @cli.command()

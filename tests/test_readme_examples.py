@@ -71,3 +71,57 @@ def test_facts_file_example(tmp_path: Path) -> None:
     code, out, err = run(root, "facts", "llama-3-405b", "--json")
     assert code == 0, err
     assert '"value_text": "15.6e12"' in out
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    for folder in ("schema", "facts", "queries", "scenarios", "templates"):
+        shutil.copytree(CHECKOUT / folder, root / folder)
+    return root
+
+
+def _run_in(root: Path, command: str) -> tuple[int, str, str]:
+    import os
+    import shlex
+
+    args = shlex.split(command)
+    assert args[0] == "kb", command
+    cwd = os.getcwd()
+    os.chdir(root)  # relative paths in the examples (facts/, -o out) are the user's working directory
+    try:
+        return run(root, *args[1:])
+    finally:
+        os.chdir(cwd)
+
+
+def test_every_command_table_example_runs_in_order(tmp_path: Path) -> None:
+    """Each `kb ...` example in the README's command tables succeeds, run in order as a user would."""
+    readme = (CHECKOUT / "README.md").read_text()
+    examples = re.findall(r"^\| `kb [^|]*\| `(kb [^`]*)`", readme, flags=re.M)
+    assert len(examples) >= 15
+    root = _project_copy(tmp_path)
+    for command in examples:
+        code, out, err = _run_in(root, command)
+        assert code == 0, f"{command}\n{out}{err}"
+    code, out, err = run(root, "check")
+    assert code == 0, out + err
+
+
+def test_every_help_example_runs(tmp_path: Path) -> None:
+    """The `Example:` in each command's --help works on the shipped knowledge."""
+    import click
+
+    def commands(group: click.Group):
+        for cmd in group.commands.values():
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd)
+            else:
+                yield cmd
+
+    examples = [m.group(1).strip() for cmd in commands(cli)
+                for m in [re.search(r"Example: (kb .*)", cmd.help or "")] if m]
+    assert len(examples) >= 20
+    root = _project_copy(tmp_path)
+    for command in examples:
+        code, out, err = _run_in(root, command)
+        assert code == 0, f"{command}\n{out}{err}"

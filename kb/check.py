@@ -111,11 +111,32 @@ def check_catalog(project: Any) -> list[Problem]:
                     path = store.root / sources[b.source]["text_path"]
                     if path.is_file() and _norm(b.quote) not in _norm(path.read_text(encoding="utf-8")):
                         problems.append(Problem("quote-not-in-source", b.where, f"quote {b.quote[:60]!r} is not in the source text"))
+        problems += _check_bindings(project, catalog, scenario)
         for query in scenario.queries:
             try:
                 project.evaluator().evaluate(query, name)
             except KBError as exc:
                 problems.append(Problem(exc.slug, f"scenario {name}, query {query}", str(exc)))
+    return problems
+
+
+def _check_bindings(project: Any, catalog: Any, scenario: Any) -> list[Problem]:
+    """Each binding a scenario declares resolves (its fact, source, pinned id, query), and names an input
+    some query has: a misspelt name would otherwise be ignored silently."""
+    import difflib
+
+    inputs = {decl.name for q in catalog.queries.values() for decl in q.inputs}
+    ev = project.evaluator()
+    problems: list[Problem] = []
+    for b in scenario.bindings.values():
+        if b.name not in inputs:
+            close = difflib.get_close_matches(b.name, sorted(inputs), n=1)
+            problems.append(Problem("unused-binding", b.where, f"binding {b.name!r} is the name of no query input"
+                                    + (f"; did you mean {close[0]!r}?" if close else "")))
+        try:
+            ev.bind(b, scenario.name, scenario.name, ())
+        except KBError as exc:
+            problems.append(Problem(exc.slug, exc.where or b.where, exc.message))
     return problems
 
 

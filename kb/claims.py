@@ -78,6 +78,9 @@ def build_fact(
         unit = ""
     value = parse_value(str(spec["value"]), interval=spec.get("interval"), point=spec.get("point"))
     units.check_dimension(unit, prop["unit"], f"a value for {prop_name}")
+    if units.bare_percent(unit, prop["unit"], value.point, value.high):
+        raise KBError(f"a value for {prop_name} of {value.text} with no unit reads as a fraction "
+                      f"({value.point * 100:g}%); give the unit '%', or write a fraction such as 0.4")
     factor = units.si_factor(unit)
     as_of, precision = parse_date(spec.get("as_of"), "as_of")
     row: dict[str, Any] = {

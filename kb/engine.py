@@ -163,6 +163,8 @@ class Evaluator:
             if not units.same_dimension(got, want):
                 raise DimensionError(f"the value bound to {decl.name}", units.dimension(want), units.dimension(got),
                                      where=where, hint=f"the query expects {want or 'a plain count'!r}")
+            if isinstance(child, Leaf):
+                _refuse_bare_percent(child, decl.name, want, where)
             node.inputs.append((decl.name, child))
         node.compiled = formula.compile_node(q.tree)
         self._nodes[key] = node
@@ -288,6 +290,16 @@ def _depends_on_ranged(node: Leaf | QNode, ranged: set[str]) -> bool:
     if isinstance(node, Leaf):
         return node.key in ranged
     return any(_depends_on_ranged(c, ranged) for _, c in node.inputs)
+
+
+def _refuse_bare_percent(leaf: Leaf, name: str, want: str, where: str) -> None:
+    """``--set utilization=40`` would be 4000%: refused (see units.bare_percent)."""
+    if not units.bare_percent(leaf.unit, want, leaf.point, leaf.high):
+        return
+    shown = f"{leaf.point:g}"
+    how = f"--set {name}={shown}%" if leaf.kind == "set" else f"'{shown} %'"
+    raise KBError(f"{name} = {shown} has no unit, so it reads as a fraction ({leaf.point * 100:g}%); "
+                  f"write {how}, or a fraction such as 0.4", where=where)
 
 
 def parse_override(text: str) -> tuple[str, tuple[Value, str]]:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 PREFIXES = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
 _COUNT_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
 _MONEY_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
 
 
-def _round_sig(x: float, digits: int) -> float:
+def round_sig(x: float, digits: int) -> float:
+    """Round half up, as readers expect (1.25M -> 1.3M), on the number as written (repr), not its binary value."""
     if x == 0 or not math.isfinite(x):
         return x
-    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+    d = Decimal(repr(float(x)))
+    exponent = d.adjusted() - digits + 1
+    return float(d.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP))
 
 
 def sig(x: float, digits: int = 3) -> str:
@@ -21,7 +25,7 @@ def sig(x: float, digits: int = 3) -> str:
         return "?"
     if not math.isfinite(x):
         return "inf" if x > 0 else "-inf" if x < 0 else "nan"
-    r = _round_sig(x, digits)
+    r = round_sig(x, digits)
     if r == 0:
         return "0"
     if 1e-3 <= abs(r) < 1e6:
@@ -33,7 +37,8 @@ def sig(x: float, digits: int = 3) -> str:
 
 
 def scaled(x: float, digits: int, table: list[tuple[float, str]]) -> str:
-    """``x`` with the largest suffix from ``table`` that keeps it >= 1: 16384 -> 16K."""
+    """``x`` with the largest suffix from ``table`` that keeps it >= 1: 16384 -> 16K; 999999 -> 1M, not 1000K."""
+    x = round_sig(x, digits)
     for factor, suffix in table:
         if abs(x) >= factor:
             return f"{sig(x / factor, digits)}{suffix}"
@@ -54,6 +59,7 @@ def money(x: float, digits: int = 2, symbol: str = "$") -> str:
 
 def si_prefixed(x: float, unit: str, digits: int = 3) -> str:
     """A value in a base unit with an SI prefix: (3e14, 'bps') -> '300 Tbps'; (1.5e8, 'W') -> '150 MW'."""
+    x = round_sig(x, digits)
     for factor, prefix in PREFIXES:
         if abs(x) >= factor:
             return f"{sig(x / factor, digits)} {prefix}{unit}"
@@ -62,7 +68,7 @@ def si_prefixed(x: float, unit: str, digits: int = 3) -> str:
 
 def sci(x: float, digits: int = 2) -> str:
     """Scientific notation as people write FLOP counts: 8.4e25, 1e26."""
-    mantissa, exp = f"{_round_sig(x, digits):.{digits - 1}e}".split("e")
+    mantissa, exp = f"{round_sig(x, digits):.{digits - 1}e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
     return f"{mantissa}e{int(exp)}"
 

@@ -87,10 +87,30 @@ def prose_unit(unit: str, values: list[float]) -> str:
     return unit.replace("_", "-") if all(v == 1 for v in values) and unit != "B" else plural
 
 
+STYLES = ("plain", "si", "sci", "money", "count")
+
+
+def _check_style(style: str, unit: str, digits: Any) -> None:
+    """A style that cannot print this unit is the template's mistake: say so rather than print nonsense."""
+    if style not in STYLES:
+        raise KBError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
+    if not isinstance(digits, int) or isinstance(digits, bool) or digits < 1:
+        raise KBError(f"digits={digits!r} must be a whole number of significant figures, 1 or more")
+    dim = units.dimension(unit)
+    shown = unit or "a plain count"
+    if style == "money" and "[currency]" not in dim:
+        raise KBError(f"style 'money' needs an amount of money, not {shown!r}")
+    if style == "si" and dim not in _SI_UNITS and dim != "[information]":
+        raise KBError(f"style 'si' is for power, energy, FLOP/s, bit rates and bytes, not {shown!r}; try style='plain'")
+    if style == "count" and dim not in ("dimensionless", "[token]"):
+        raise KBError(f"style 'count' is for plain counts and tokens, not {shown!r}; try style='plain'")
+
+
 def format_value(si_point: float, si_low: float | None, si_high: float | None, unit: str,
                  style: str | None = None, digits: int = 2) -> str:
     """Format an SI value (and optional bounds) for prose in the given style; see README."""
     style = style or auto_style(unit)
+    _check_style(style, unit, digits)
     values = [v for v in (si_low, si_high) if v is not None] if (si_low is not None or si_high is not None) else [si_point]
     prefix = ""
     if si_low is not None and si_high is None:
@@ -109,7 +129,7 @@ def format_value(si_point: float, si_low: float | None, si_high: float | None, u
     if style == "si":
         base = "B" if dim == "[information]" else _SI_UNITS[dim]
         scale = 8.0 if base == "B" else 1.0
-        top = max(abs(v) for v in values) / scale
+        top = numfmt.round_sig(max(abs(v) for v in values) / scale, digits)
         factor, letter = next(((f, p) for f, p in numfmt.PREFIXES if top >= f), numfmt.PREFIXES[-1])
         return prefix + "-".join(numfmt.sig(v / scale / factor, digits) for v in values) + f" {letter}{base}"
     shown = [v / units.si_factor(unit) for v in values]
@@ -487,9 +507,16 @@ def render(project: Any, template: Template, scenario: str | None = None) -> Ren
     where = template.name if inside else str(template.path)
     try:
         body = env.get_template(template.path.name).render()
-    except (JinjaError, KBError) as exc:
+    except Exception as exc:  # noqa: BLE001  (a template's own error, e.g. 1/0, is reported with its line)
         line = _template_line(exc, template.path)
-        message = exc.message if isinstance(exc, KBError) else str(exc)
+        if isinstance(exc, KBError):
+            message = exc.message
+        elif isinstance(exc, JinjaError):
+            message = str(exc)
+        elif isinstance(exc, UnicodeDecodeError):
+            message = "the template is not UTF-8 text"
+        else:
+            message = f"{type(exc).__name__}: {exc}"
         raise TemplateError(message, where=f"template {where}" + (f", line {line}" if line else "")) from None
     body = body.rstrip("\n") + "\n"
     if ctx.footnotes:

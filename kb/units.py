@@ -78,6 +78,12 @@ def same_dimension(a: str, b: str) -> bool:
     return parse_unit(a).dimensionality == parse_unit(b).dimensionality
 
 
+def bare_percent(unit: str, expected_unit: str, point: float, high: float | None) -> bool:
+    """True for a number with no unit, above 1, where percent is expected: ``utilization 40`` would be 4000%.
+    Such a value is almost surely a percentage written without its unit, and callers refuse it."""
+    return not unit and expected_unit.strip() in ("%", "percent") and max(point, high or 0) > 1
+
+
 def check_dimension(unit: str, expected_unit: str, what: str, *, where: str | None = None) -> None:
     """Raise DimensionError unless ``unit`` has the dimension of ``expected_unit``."""
     if not same_dimension(unit, expected_unit):

@@ -418,7 +418,12 @@ def test_sql_select(kb):
     assert [line.split() for line in lines[2:]] == [["b200", "1"], ["big-run", "2"], ["goodyear", "4"], ["h100-sxm", "4"]]
     rows = json.loads(ok(kb("sql", "SELECT id, si_value FROM fact WHERE entity = 'h100-sxm' AND property = 'tdp'", "--json")))
     assert len(rows) == 1 and rows[0]["si_value"] == 700.0 and len(rows[0]["id"]) == 12
-    assert "SQL failed" in assert_clean_error(kb("sql", "SELEC nonsense"))
+    assert "SQL failed" in assert_clean_error(kb("sql", "SELECT nonsense FROM nowhere"))
+    assert "not SELEC" in assert_clean_error(kb("sql", "SELEC nonsense"))
+    assert "the query is empty" in assert_clean_error(kb("sql", "  "))
+    # reading stays possible: a described table, a setting read, the full-text index
+    assert "entity" in ok(kb("sql", "PRAGMA table_info(fact)"))
+    assert "user_version" in ok(kb("sql", "PRAGMA user_version"))
 
 
 @pytest.mark.parametrize(
@@ -429,9 +434,15 @@ def test_sql_select(kb):
         "INSERT INTO entity (id, kind, name, aliases, recorded_at) VALUES ('x', 'other', 'x', '[]', 't')",
         "CREATE TABLE t (x)",
         "DROP TABLE event",
+        "WITH x AS (SELECT 1) DELETE FROM entity",
+        "PRAGMA user_version = 7",
+        "VACUUM INTO 'copy.sqlite'",
+        "ATTACH 'other.sqlite' AS other",
+        "SELECT 1; DELETE FROM entity",
     ],
 )
-def test_sql_is_read_only(kb, db, statement):
+def test_sql_is_read_only(kb, db, statement, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     ok(kb("facts"))
     before = all_rows(db)
     before_bytes = db.read_bytes()
@@ -439,6 +450,7 @@ def test_sql_is_read_only(kb, db, statement):
     assert "readonly" in stderr or "read-only" in stderr
     assert all_rows(db) == before
     assert db.read_bytes() == before_bytes
+    assert not (tmp_path / "copy.sqlite").exists() and not (tmp_path / "other.sqlite").exists()
 
 
 # ---- the group itself

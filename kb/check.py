@@ -9,6 +9,7 @@ from typing import Any
 
 from . import units
 from .errors import KBError
+from .yamlio import read_text
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,10 @@ def check_facts(store: Any) -> list[Problem]:
         if src["text_path"]:
             path = store.root / src["text_path"]
             if path.is_file():
-                texts[sid] = _norm(path.read_text(encoding="utf-8"))
+                try:
+                    texts[sid] = _norm(read_text(path, src["text_path"]))
+                except KBError as exc:
+                    problems.append(Problem(exc.slug, exc.where or f"source {sid}", exc.message))
             else:
                 problems.append(Problem("missing-text", f"source {sid}", f"text file {src['text_path']!r} not found"))
     fact_ids = set()
@@ -109,7 +113,7 @@ def check_catalog(project: Any) -> list[Problem]:
                     problems.append(Problem("unknown-source", b.where, f"source {b.source!r} is not recorded"))
                 elif b.quote and sources[b.source]["text_path"]:
                     path = store.root / sources[b.source]["text_path"]
-                    if path.is_file() and _norm(b.quote) not in _norm(path.read_text(encoding="utf-8")):
+                    if path.is_file() and _norm(b.quote) not in _norm(read_text(path)):
                         problems.append(Problem("quote-not-in-source", b.where, f"quote {b.quote[:60]!r} is not in the source text"))
         problems += _check_bindings(project, catalog, scenario)
         for query in scenario.queries:

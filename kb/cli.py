@@ -22,12 +22,26 @@ class KBGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KBError as exc:
+            self._discard(ctx)
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except (sqlite3.Error, DBAPIError) as exc:
+            self._discard(ctx)
             detail = getattr(exc, "orig", None) or exc
             click.echo(f"Error: database {ctx.obj.db_path if ctx.obj else ''}: {detail}", err=True)
             ctx.exit(1)
+        except click.exceptions.Exit as exc:
+            if exc.exit_code:
+                self._discard(ctx)
+            raise
+        except BaseException:
+            self._discard(ctx)  # usage errors raised by a command, interrupts
+            raise
+
+    @staticmethod
+    def _discard(ctx: click.Context) -> None:
+        if ctx.obj is not None:
+            ctx.obj.discard_created()
 
 
 class UnitType(click.ParamType):

@@ -36,6 +36,7 @@ class Project:
     db_path: Path
     _store: Any = field(default=None, repr=False)
     _catalog: Any = field(default=None, repr=False)
+    _created: list[Path] = field(default_factory=list, repr=False)  # what opening the store made
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> Project:
@@ -69,8 +70,24 @@ class Project:
         if self._store is None:
             from .store import Store
 
+            if not self.db_path.exists():
+                missing = [p for p in self.db_path.parents if not p.exists()]
+                self._created = [self.db_path, *missing]  # file first, then folders from the deepest
             self._store = Store.open(self.db_path, self.root)
         return self._store
+
+    def discard_created(self) -> None:
+        """A command that failed leaves nothing behind: remove a database (and folders) it created."""
+        if self._store is not None:
+            self._store.engine.dispose()
+        for path in self._created:
+            for extra in ("", "-journal", "-wal", "-shm") if path == self.db_path else ("",):
+                target = path.with_name(path.name + extra)
+                try:
+                    target.unlink() if path == self.db_path else target.rmdir()
+                except OSError:
+                    pass  # absent, or a folder something else has since written into
+        self._created = []
 
     @property
     def catalog(self) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 from . import numfmt, units
 from .engine import Leaf, QNode, Result
 from .errors import KBError, TemplateError
+from .yamlio import read_text
 
 SUFFIX = ".md.j2"
 
@@ -30,7 +31,7 @@ class Template:
 
 
 def template_title(path: Path) -> str:
-    first = path.read_text(encoding="utf-8").lstrip().splitlines()[:1]
+    first = read_text(path).lstrip().splitlines()[:1]
     m = re.match(r"\{#\s*(.*?)\s*#\}", first[0]) if first else None
     return m.group(1) if m else ""
 
@@ -434,7 +435,7 @@ def template_problems(project: Any, template: Template) -> list[tuple[int | None
 
     ctx = RenderContext(project, None)
     env = environment(project, ctx, [template.path.parent])
-    source = template.path.read_text(encoding="utf-8")
+    source = read_text(template.path)
     try:
         ast = env.parse(source)
     except TemplateSyntaxError as exc:

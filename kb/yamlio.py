@@ -37,15 +37,26 @@ class YList(list):  # type: ignore[type-arg]
     line: int = 0
 
 
-def _convert(node: Any, where: str) -> Any:
+_MAX_NODES = 1_000_000  # aliases can expand exponentially ("billion laughs"); no real file comes near
+
+
+def _convert(node: Any, where: str, seen: tuple[int, ...] = (), budget: list[int] | None = None) -> Any:
     import yaml
 
+    budget = budget if budget is not None else [_MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise FileFormatError("aliases expand to too many values", where=f"{where}:{node.start_mark.line + 1}")
+    if id(node) in seen:
+        raise FileFormatError("an alias refers to the value that contains it", where=f"{where}:{node.start_mark.line + 1}")
+    if not isinstance(node, yaml.ScalarNode):
+        seen = seen + (id(node),)
     if isinstance(node, yaml.ScalarNode):
         if node.style is None and node.value in _NULLS:
             return None
         return node.value
     if isinstance(node, yaml.SequenceNode):
-        out = YList(_convert(item, where) for item in node.value)
+        out = YList(_convert(item, where, seen, budget) for item in node.value)
         out.line = node.start_mark.line + 1
         return out
     if isinstance(node, yaml.MappingNode):
@@ -53,16 +64,30 @@ def _convert(node: Any, where: str) -> Any:
         out_map.line = node.start_mark.line + 1
         out_map.key_lines = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, where)
+            key = _convert(key_node, where, seen, budget)
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
                 raise FileFormatError("mapping keys must be plain words", where=f"{where}:{line}")
             if key in out_map:
                 raise FileFormatError(f"duplicate key {key!r}", where=f"{where}:{line}")
-            out_map[key] = _convert(value_node, where)
+            out_map[key] = _convert(value_node, where, seen, budget)
             out_map.key_lines[key] = line
         return out_map
     raise FileFormatError(f"unsupported YAML node {type(node).__name__}", where=where)
+
+
+def read_text(path: Path, where: str | None = None) -> str:
+    """A text file's contents; unreadable or not UTF-8 is a FileFormatError naming the file (and line)."""
+    where = where or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileFormatError(f"cannot read file ({exc.strerror})", where=where) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FileFormatError("not UTF-8 text (save the file as UTF-8)", where=f"{where}:{line}") from None
 
 
 def read_yaml(path: Path, *, label: str | None = None) -> Any:
@@ -70,10 +95,7 @@ def read_yaml(path: Path, *, label: str | None = None) -> Any:
     import yaml
 
     where = label or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FileFormatError(f"cannot read file ({exc.strerror})", where=where) from None
+    text = read_text(path, where)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -1,0 +1,189 @@
+"""Bad or suspicious input is refused with one clear line, and a failing command leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kb import numfmt
+from kb.cli import cli
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    for folder in ("schema", "facts", "queries", "scenarios", "templates"):
+        shutil.copytree(CHECKOUT / folder, root / folder)
+    return root
+
+
+def kb(root: Path, *args: str, db: str | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, ["--root", str(root), "--db", db or str(root / "kb.sqlite"), *args])
+    assert "Traceback" not in r.stderr
+    if r.exception and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return r.exit_code, r.stdout, r.stderr
+
+
+# ---- percent written without its unit
+
+
+def test_bare_number_for_a_percent_input_is_refused(root: Path) -> None:
+    code, out, err = kb(root, "query", "step_time", "-s", "llama-3-405b", "--set", "utilization=40")
+    assert code == 1 and out == ""
+    assert "4000%" in err and "--set utilization=40%" in err and len(err.strip().splitlines()) == 1
+    _, as_fraction, _ = kb(root, "query", "step_time", "-s", "llama-3-405b", "--set", "utilization=0.4", "--json")
+    _, as_percent, _ = kb(root, "query", "step_time", "-s", "llama-3-405b", "--set", "utilization=40%", "--json")
+    assert json.loads(as_fraction)["value"] == pytest.approx(json.loads(as_percent)["value"])
+
+
+def test_bare_number_for_a_percent_fact_is_refused(root: Path) -> None:
+    code, _, err = kb(root, "add", "fact", "llama-3-405b", "utilization", "40", "", "--source", "llama-3-paper")
+    assert code == 1 and "reads as a fraction (4000%)" in err
+    _, listing, _ = kb(root, "facts", "llama-3-405b", "--property", "utilization", "--all", "--json")
+    assert all(f["value_text"] != "40" or f["unit"] == "%" for f in json.loads(listing))
+    code, out, err = kb(root, "add", "fact", "llama-3-405b", "utilization", "40", "%", "--source", "llama-3-paper")
+    assert code == 0, err
+
+
+def test_bare_percent_assumption_is_a_check_problem(root: Path) -> None:
+    (root / "scenarios" / "mine.yaml").write_text(
+        "scenarios:\n"
+        "  - name: mine\n"
+        "    extends: llama-3-405b\n"
+        "    description: utilization written without its unit\n"
+        "    queries: [step_time]\n"
+        "    bindings:\n"
+        "      utilization: {value: \"45\", reason: a guess}\n"
+    )
+    code, out, _ = kb(root, "check")
+    assert code == 1
+    assert "scenario mine, query step_time" in out and "4500%" in out
+
+
+# ---- scenario bindings are checked even when no listed query reaches them
+
+
+def test_check_flags_misspelt_binding_and_unknown_source(root: Path) -> None:
+    (root / "scenarios" / "mine.yaml").write_text(
+        "scenarios:\n"
+        "  - name: mine\n"
+        "    extends: llama-3-405b\n"
+        "    description: two mistakes\n"
+        "    bindings:\n"
+        "      utilisation: {value: \"45 %\", reason: a guess}\n"
+        "      gpu_count: {fact: llama-3-405b.gpu_count, source: no-such-source}\n"
+    )
+    code, out, _ = kb(root, "check")
+    assert code == 1
+    assert ("scenarios/mine.yaml:6 scenario mine input utilisation: [unused-binding] "
+            "binding 'utilisation' is the name of no query input; did you mean 'utilization'?") in out
+    assert "scenarios/mine.yaml:7" in out and "no active claim source 'no-such-source'" in out
+
+
+# ---- templates: runtime errors and styles
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("{{ 1 / 0 }}", "ZeroDivisionError: division by zero"),
+        ('{{ q("training_duration", "llama-3-405b", style="si") }}', "style 'si' is for power"),
+        ('{{ q("power_per_gpu", "openai-goodyear", style="money") }}', "style 'money' needs an amount of money, not 'kW'"),
+        ('{{ q("step_time", "llama-3-405b", style="fancy") }}', "unknown style 'fancy'"),
+        ('{{ q("step_time", "llama-3-405b", digits=0) }}', "digits=0 must be a whole number"),
+        ('{{ q("step_time", "llama-3-405b", style="count") }}', "style 'count' is for plain counts"),
+    ],
+)
+def test_template_errors_name_the_line(root: Path, body: str, expected: str) -> None:
+    path = root.parent / "mine.md.j2"
+    path.write_text("# Mine\n\n" + body + "\n")
+    code, out, err = kb(root, "render", str(path))
+    assert code == 1 and out == ""
+    assert f"template {path}, line 3: " in err and expected in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_non_utf8_template_is_one_line_error(root: Path) -> None:
+    path = root.parent / "latin1.md.j2"
+    path.write_bytes("# Caf\xe9\n".encode("latin-1"))
+    code, _, err = kb(root, "render", str(path))
+    assert code == 1 and "not UTF-8" in err
+
+
+# ---- numbers round as readers expect
+
+
+@pytest.mark.parametrize(
+    ("formatted", "expected"),
+    [
+        (numfmt.count(1.25e6), "1.3M"),
+        (numfmt.count(999_999), "1M"),
+        (numfmt.count(16384), "16K"),
+        (numfmt.money(2.5e9), "$2.5B"),
+        (numfmt.money(999.6e6, 3), "$1B"),
+        (numfmt.si_prefixed(999.9e12, "bps"), "1 Pbps"),
+        (numfmt.sig(0.125, 2), "0.13"),
+        (numfmt.sig(2.675, 3), "2.68"),
+        (numfmt.sci(8.25e25), "8.3e25"),
+    ],
+)
+def test_rounding_half_up_and_rolling_over(formatted: str, expected: str) -> None:
+    assert formatted == expected
+
+
+# ---- YAML that would crash a naive reader
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("sources:\n  - id: a\n    title: Caf\xe9\n".encode("latin-1"), "facts/bad.yaml:3: not UTF-8 text"),
+        (b"sources:\n  - &a [*a]\n", "facts/bad.yaml:2: an alias refers to the value that contains it"),
+        (b"a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+         b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+         b"f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n", "aliases expand to too many values"),
+    ],
+)
+def test_hostile_yaml_is_one_line_error(root: Path, content: bytes, expected: str) -> None:
+    (root / "facts" / "bad.yaml").write_bytes(content)
+    code, out, err = kb(root, "facts")
+    assert code == 1 and expected in err and len(err.strip().splitlines()) == 1
+    assert not (root / "kb.sqlite").exists()
+
+
+# ---- a failing command creates nothing
+
+
+def test_failing_command_leaves_no_database_or_folders(root: Path, tmp_path: Path) -> None:
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code, _, err = kb(root, "query", "no_such_query", "-s", "llama-3-405b", db="new/dir/x.sqlite")
+        assert code == 1 and "unknown query 'no_such_query'" in err
+        assert not (tmp_path / "new").exists()
+        code, _, err = kb(root, "query", "step_time", "-s", "llama-3-405b", db="new/dir/x.sqlite")
+        assert code == 0, err
+        assert (tmp_path / "new" / "dir" / "x.sqlite").is_file()
+    finally:
+        os.chdir(cwd)
+
+
+# ---- rank changes say what they affect
+
+
+def test_deprecating_a_pinned_claim_warns_which_results_break(root: Path) -> None:
+    code, out, err = kb(root, "deprecate", "afb769514651", "--reason", "testing")
+    assert code == 0 and "is now deprecated" in out
+    assert "warning: power_per_gpu [openai-goodyear] no longer resolves" in err
+    code, out, err = kb(root, "prefer", "d49f5b46965b", "--reason", "testing")
+    assert code == 0
+    code, out, err = kb(root, "supersede", "fca9127c5434", "2", "byte", "--source", "nesov-comments", "--reason", "bf16")
+    assert code == 0 and "note: 8 result(s) may change" in err and "gradient_size [llama-3-405b]" in err

@@ -178,6 +178,7 @@ class RenderContext:
         self.footnotes: dict[tuple[str, str | None], Footnote] = {}
         self.numbers: list[dict[str, Any]] = []
         self.inputs: dict[tuple[str, str], str] = {}
+        self.shown_steps: set[tuple[str, str, str]] = set()  # derivation steps already in the document
         self._evaluator = project.evaluator()
 
     def footnote(self, source_id: str, locator: str | None, quote: str | None = None, note: str | None = None) -> str:
@@ -206,15 +207,35 @@ class RenderContext:
         return ""
 
     def conflict_note(self, fact: dict[str, Any]) -> str | None:
+        """Names the other active claims: those that differ (with their values) and those that agree."""
         from . import claims
 
-        others = [c for c in self.project.store.claims(fact["entity"], fact["property"])
-                  if claims.is_active(c) and c["id"] != fact["id"]]
+        others = sorted((c for c in self.project.store.claims(fact["entity"], fact["property"])
+                         if claims.is_active(c) and c["id"] != fact["id"]), key=claims.policy_key)
         if not others:
             return None
-        listed = "; ".join(f"{c['value_text']} {c['unit']}".strip() + f" ({self.sources[c['source']]['title']}, {c['locator'] or 'no locator'})"
-                           for c in sorted(others, key=claims.policy_key))
-        return f"Competing claims for {fact['entity']}.{fact['property']}: {listed}."
+
+        def where(c: dict[str, Any]) -> str:
+            return f"{self.sources[c['source']]['title']}, {c['locator'] or 'no locator'}"
+
+        def key(c: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(None if v is None else float(f"{v:.9g}") for v in (c["si_value"], c["si_low"], c["si_high"]))
+
+        differ = [c for c in others if key(c) != key(fact)]
+        agree = [c for c in others if key(c) == key(fact)]
+        ref = f"{fact['entity']}.{fact['property']}"
+        parts = []
+        if differ:
+            def value(c: dict[str, Any]) -> str:  # as exact as written: 16384, 15.6T tokens, 989.4 TFLOP/s
+                small_count = auto_style(c["unit"]) == "count" and abs(c["si_value"]) < 1e6
+                return format_value(c["si_value"], c["si_low"], c["si_high"], c["unit"],
+                                    "plain" if small_count else None, 6)
+
+            listed = "; ".join(f"{value(c)} ({where(c)})" for c in differ)
+            parts.append(f"Competing claims for {ref}: {listed}.")
+        if agree:
+            parts.append(f"The same value for {ref} is also given by {'; '.join(where(c) for c in agree)}.")
+        return " ".join(parts)
 
     def evaluate(self, query: str, scenario: str | None, claims: dict[str, str] | None = None) -> Result:
         """Evaluate in ``scenario`` (default: -s); ``claims`` pins ENTITY.PROPERTY to one source's claim."""
@@ -368,8 +389,8 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
     def cite(source: str, locator: str | None = None) -> str:
         return ctx.footnote(source, locator)
 
-    def derivation(number: Number) -> str:
-        return derivation_markdown(ctx, number.result)
+    def derivation(number: Number, repeat: bool = False) -> str:
+        return derivation_markdown(ctx, number.result, repeat=repeat)
 
     def conflicts(ref: str) -> Claims:
         entity, prop = claims_mod.split_ref(ref)
@@ -400,9 +421,16 @@ def filters() -> dict[str, Any]:
             "plain": styled("plain")}
 
 
-def derivation_markdown(ctx: RenderContext, r: Result) -> str:
-    """The derivation as a markdown list of steps: formula, substituted numbers, result, citations."""
+def derivation_markdown(ctx: RenderContext, r: Result, repeat: bool = False) -> str:
+    """The derivation as a markdown list of steps: formula, substituted numbers, result, citations.
+
+    A step from another scenario is labelled with it. A step already shown earlier in the document
+    (same query, scenario and numbers) is not repeated, unless ``repeat``: one line says so instead.
+    """
     from .explain import shown, substituted
+
+    def prose(text: str) -> str:
+        return text.replace("GPU_hour", "GPU-hour")
 
     steps: list[Result] = []
     seen: set[int] = set()
@@ -415,12 +443,22 @@ def derivation_markdown(ctx: RenderContext, r: Result) -> str:
             steps.append(x)
 
     visit(r)
-    lines = []
+    assert isinstance(r.node, QNode)
+    lines, earlier = [], []
     for step in steps:
         assert isinstance(step.node, QNode)
+        name = step.node.query.name
+        label = f"`{name}`" + ("" if step.node.scenario == r.node.scenario else f" [{step.node.scenario}]")
+        numbers = prose(substituted(step))
+        key = (name, step.node.scenario, numbers)
+        if key in ctx.shown_steps and not repeat and step is not r:
+            earlier.append(label)
+            continue
+        ctx.shown_steps.add(key)
         marks = _sorted_marks(ctx.cite_leaf(c.node) for c in step.inputs if isinstance(c.node, Leaf))
-        lines.append(f"1. `{step.node.query.name}` = `{step.node.query.formula}` = {substituted(step)} "
-                     f"= **{shown(step)}**{marks}")
+        lines.append(f"1. {label} = `{step.node.query.formula}` = {numbers} = **{prose(shown(step))}**{marks}")
+    if earlier:
+        lines.insert(0, f"1. {', '.join(earlier)}: as derived above")
     return "\n".join(lines)
 
 

@@ -9,15 +9,38 @@ import click
 from .cli import UNIT, cli, emit_json, pass_project
 from .textfmt import table
 
-KNOWN_AT = click.option("--known-at", metavar="DATE", help="Use only facts and events recorded by DATE.")
+
+def _known_at(ctx: Any, param: Any, value: str | None) -> str | None:
+    """A date or timestamp, checked here so a bad one is a usage error (exit 2), not blamed on a scenario."""
+    from .errors import KBError
+    from .values import parse_timestamp
+
+    if value is None:
+        return None
+    try:
+        parse_timestamp(value, "--known-at")
+    except KBError as exc:
+        raise click.BadParameter(exc.message) from None
+    return value
+
+
+KNOWN_AT = click.option("--known-at", metavar="DATE", callback=_known_at,
+                        help="Use only facts and events recorded by DATE (2024-07-23, or an ISO timestamp).")
 SET = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                    help="Override an input wherever it occurs, e.g. --set utilization=50% or --set 'sync_window=2 s'.")
 
 
 def _overrides(sets: tuple[str, ...]) -> dict[str, Any]:
     from .engine import parse_override
+    from .errors import KBError
 
-    return dict(parse_override(s) for s in sets)
+    out: dict[str, Any] = {}
+    for text in sets:
+        name, value = parse_override(text)
+        if name in out:
+            raise KBError(f"--set {name} is given twice; give each input once")
+        out[name] = value
+    return out
 
 
 def _check_unit(result: Any, unit: str | None, query: str) -> None:
@@ -110,6 +133,10 @@ def _across(project: Any, query_name: str, scenario: str, overrides: dict[str, A
     entity, prop = claims.split_ref(across)
     store = project.store
     entity = store.entity(entity)["id"]
+    if prop not in store.properties():
+        from .errors import NotFoundError
+
+        raise NotFoundError("property", prop, list(store.properties()), hint="see `kb properties`")
     ref = f"{entity}.{prop}"
     active = [c for c in store.claims(entity, prop, known_at) if claims.is_active(c)]
     if not active:

@@ -79,8 +79,10 @@ def render(project: Any, template: str | None, scenario: str | None, output: str
             elif d.changed:
                 changed = True
                 _print_drift(name, d)
-            else:
+            elif d.same_bytes:
                 click.echo(f"{name}: unchanged")
+            else:
+                click.echo(f"{name}: no number changed (the text did: wording, order of claims or footnotes)")
         if changed:
             raise SystemExit(1)
         return

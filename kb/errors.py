@@ -29,6 +29,28 @@ class UnitError(KBError):
     slug = "unit-mismatch"
 
 
+_DIMENSION_NAMES = {
+    "[mass] * [length] ** 2 / [time] ** 3": "power",
+    "[mass] * [length] ** 2 / [time] ** 2": "energy",
+    "[compute] / [time]": "compute rate",
+    "[compute]": "compute",
+    "[information] / [time]": "bandwidth",
+    "[information]": "data size",
+    "[time]": "time",
+    "1 / [time]": "frequency",
+    "[currency]": "money",
+    "[currency] / [time]": "price per time",
+    "[token]": "tokens",
+    "dimensionless": "a plain count",
+}
+
+
+def _named(dimension: str) -> str:
+    """``[compute] / [time]`` -> ``[compute] / [time] (compute rate)``: the exact form plus a reader's word."""
+    name = _DIMENSION_NAMES.get(dimension)
+    return f"{dimension} ({name})" if name and name not in dimension else dimension
+
+
 class DimensionError(UnitError):
     """A quantity whose dimension is not the one expected."""
 
@@ -37,7 +59,7 @@ class DimensionError(UnitError):
     ) -> None:
         self.expected = expected
         self.actual = actual
-        msg = f"{what} has dimension {actual}, expected {expected}"
+        msg = f"{what} has dimension {_named(actual)}, expected {_named(expected)}"
         super().__init__(msg + (f"; {hint}" if hint else ""), where=where)
 
 

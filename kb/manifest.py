@@ -57,10 +57,30 @@ class Drift:
     same_bytes: bool
 
 
+def _reorder_claims(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """Within each run of listed claims of one property, compare as sets: put both runs in one order."""
+    def runs(numbers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out, i = [], 0
+        while i < len(numbers):
+            j = i
+            while j < len(numbers) and numbers[j]["kind"] == "claim" and numbers[j]["ref"] == numbers[i]["ref"]:
+                j += 1
+            if j > i:
+                out += sorted(numbers[i:j], key=lambda n: n["text"])
+                i = j
+            else:
+                out.append(numbers[i])
+                i += 1
+        return out
+
+    return runs(old), runs(new)
+
+
 def drift(project: Any, old: dict[str, Any], new: Rendered) -> Drift:
     """Numbers that differ (by position) between a recorded render and a fresh one, and why."""
-    old_numbers = project.store.sql("SELECT * FROM render_number WHERE render = ? ORDER BY position", (old["id"],))
-    new_numbers = new.ctx.numbers
+    old_all = project.store.sql("SELECT * FROM render_number WHERE render = ? ORDER BY position", (old["id"],))
+    # conflicts() lists claims in policy order; a new preferred claim reorders them without changing any
+    old_numbers, new_numbers = _reorder_claims(old_all, new.ctx.numbers)
     changed = []
     for i in range(max(len(old_numbers), len(new_numbers))):
         a = old_numbers[i] if i < len(old_numbers) else None

@@ -394,8 +394,14 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
 
     def conflicts(ref: str) -> Claims:
         entity, prop = claims_mod.split_ref(ref)
-        project.store.entity(entity)
+        entity = project.store.entity(entity)["id"]
+        if prop not in project.store.properties():
+            from .errors import NotFoundError
+
+            raise NotFoundError("property", prop, list(project.store.properties()), hint="see `kb properties`")
         active = [c for c in project.store.claims(entity, prop) if claims_mod.is_active(c)]
+        if not active:
+            raise KBError(f"conflicts({ref!r}): no active claims of {entity}.{prop}")
         out = Claims()
         for c in sorted(active, key=claims_mod.policy_key):
             mark = ctx.footnote(c["source"], c["locator"], c["quote"])

@@ -44,7 +44,16 @@ def parse_unit(unit: str) -> Any:
     try:
         return ureg.parse_units(text)
     except Exception as exc:  # pint raises several unrelated exception types here
-        raise UnitError(f"unit {unit!r} does not parse ({type(exc).__name__}: {exc})") from None
+        import difflib
+
+        from pint.errors import UndefinedUnitError
+
+        if isinstance(exc, UndefinedUnitError):
+            names = [str(n) for n in getattr(exc, "unit_names", ())] or [text]
+            close = difflib.get_close_matches(names[0], [n for n in dir(ureg) if not n.startswith("_")], n=1)
+            raise UnitError(f"unit {unit!r}: {names[0]!r} is not defined in schema/units.txt"
+                            + (f"; did you mean {close[0]!r}?" if close else "")) from None
+        raise UnitError(f"unit {unit!r} does not parse; write units like 'TFLOP/s', 'USD/GPU_hour' or 'kW'") from None
 
 
 def dimension(unit: str) -> str:

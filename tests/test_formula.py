@@ -54,7 +54,7 @@ def test_parse_canonical(text: str, canonical: str) -> None:
         ("min(x)", "two or more"),
         ("(x + y", "ends too early"),
         ("x $ y", "unexpected character '$' at position 3"),
-        ("3 furlong", "does not parse"),
+        ("3 furlong", "'furlong' is not defined in schema/units.txt"),
         ("__import__(x)", "unknown function"),
     ],
 )

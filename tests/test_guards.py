@@ -187,3 +187,45 @@ def test_deprecating_a_pinned_claim_warns_which_results_break(root: Path) -> Non
     assert code == 0
     code, out, err = kb(root, "supersede", "fca9127c5434", "2", "byte", "--source", "nesov-comments", "--reason", "bf16")
     assert code == 0 and "note: 8 result(s) may change" in err and "gradient_size [llama-3-405b]" in err
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{{ conflicts("openai-goodyear.gpu_cuont") }}', "unknown property 'gpu_cuont'"),
+        ('{{ conflicts("openai-goodyear.tdp") }}', "no active claims of openai-goodyear.tdp"),
+    ],
+)
+def test_conflicts_of_nothing_is_an_error(root: Path, body: str, expected: str) -> None:
+    path = root.parent / "c.md.j2"
+    path.write_text(body + "\n")
+    code, out, err = kb(root, "render", str(path))
+    assert code == 1 and expected in err and "line 1" in err
+
+
+def test_reordered_claims_are_not_drift(root: Path) -> None:
+    code, _, err = kb(root, "render", "goodyear-phoenix-cluster", "-o", str(root / "g.md"))
+    assert code == 0, err
+    code, _, err = kb(root, "prefer", "d49f5b46965b", "--reason", "the larger count")  # reorders conflicts()
+    assert code == 0, err
+    code, out, _ = kb(root, "render", "goodyear-phoenix-cluster", "--check")
+    assert code == 0 and "no number changed (the text did" in out
+    code, out, _ = kb(root, "stale")
+    assert code == 0 and "No stale renders." in out
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "expected"),
+    [
+        (["--known-at", "yesterday"], 2, "Invalid value for '--known-at': --known-at 'yesterday' is not a date"),
+        (["--set", "utilization=40%", "--set", "utilization=50%"], 1, "--set utilization is given twice"),
+        (["--across", "llama-3-405b.utilisation"], 1, "unknown property 'utilisation' (did you mean 'utilization'?)"),
+        (["--unit", "Wx"], 2, "'Wx' is not defined in schema/units.txt; did you mean 'W'?"),
+        (["--unit", "m/"], 2, "unit 'm/' does not parse; write units like"),
+        (["--unit", "kW"], 1, "has dimension [mass] * [length] ** 2 / [time] ** 3 (power), expected [time]"),
+    ],
+)
+def test_query_option_errors(root: Path, args: list[str], status: int, expected: str) -> None:
+    code, out, err = kb(root, "query", "step_time", "-s", "llama-3-405b", *args)
+    assert code == status and out == "" and expected in err
+    assert "UndefinedUnitError" not in err and "AssertionError" not in err

@@ -21,12 +21,17 @@ def load(project: Any, paths: tuple[str, ...]) -> None:
     """Import sources, entities, facts and events from YAML files or folders (default: facts/).
 
     All-or-nothing: one bad entry and nothing is written. Idempotent: loading the
-    same files again adds nothing.
+    same files again adds nothing. Loading files from outside facts/ into a database
+    that does not exist yet creates it with only those files, so an export restores
+    exactly, with its own recorded times.
 
     Example: kb load facts/llama-3.yaml
     """
     from .load import load_paths
 
+    facts_dir = project.facts_dir.resolve()
+    if paths and not any(Path(p).resolve().is_relative_to(facts_dir) for p in paths):
+        project.load_shipped = False  # takes effect only if this creates the database
     targets = [Path(p) for p in paths] or [project.facts_dir]
     report = load_paths(project.store, targets, root=project.root)
     added = ", ".join(f"{n} {k}" for k, n in report.added.items())

@@ -37,6 +37,7 @@ class Project:
     _store: Any = field(default=None, repr=False)
     _catalog: Any = field(default=None, repr=False)
     _created: list[Path] = field(default_factory=list, repr=False)  # what opening the store made
+    load_shipped: bool = True  # a new database starts with facts/; `kb load PATH` into a new one does not
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> Project:
@@ -73,7 +74,7 @@ class Project:
             if not self.db_path.exists():
                 missing = [p for p in self.db_path.parents if not p.exists()]
                 self._created = [self.db_path, *missing]  # file first, then folders from the deepest
-            self._store = Store.open(self.db_path, self.root)
+            self._store = Store.open(self.db_path, self.root, load_shipped=self.load_shipped)
         return self._store
 
     def discard_created(self) -> None:

@@ -25,7 +25,7 @@ class Store:
         self._properties: dict[str, dict[str, Any]] | None = None  # the vocabulary changes only by sync
 
     @classmethod
-    def open(cls, path: Path, root: Path) -> Store:
+    def open(cls, path: Path, root: Path, *, load_shipped: bool = True) -> Store:
         from .load import load_paths
         from .vocabulary import sync_properties
 
@@ -33,7 +33,7 @@ class Store:
         try:
             store = cls(db.engine_for(path), root, path)
             sync_properties(store, root / "schema" / "properties.yaml")
-            if fresh and (root / "facts").is_dir():
+            if fresh and load_shipped and (root / "facts").is_dir():
                 load_paths(store, [root / "facts"], root=root)
         except BaseException:
             if fresh and path.exists():

@@ -229,3 +229,18 @@ def test_query_option_errors(root: Path, args: list[str], status: int, expected:
     code, out, err = kb(root, "query", "step_time", "-s", "llama-3-405b", *args)
     assert code == status and out == "" and expected in err
     assert "UndefinedUnitError" not in err and "AssertionError" not in err
+
+
+def test_export_restores_into_a_new_database_with_its_own_times(root: Path, tmp_path: Path) -> None:
+    code, _, err = kb(root, "deprecate", "c1ae9c5342a9", "--reason", "rounded")
+    assert code == 0, err
+    backup = tmp_path / "backup.yaml"
+    code, _, err = kb(root, "export", "-o", str(backup))
+    assert code == 0, err
+    restored = str(tmp_path / "restored.sqlite")
+    code, out, err = kb(root, "load", str(backup), db=restored)
+    assert code == 0 and "0 already recorded" in out, out + err
+    again = tmp_path / "again.yaml"
+    code, _, err = kb(root, "export", "-o", str(again), db=restored)
+    assert code == 0, err
+    assert again.read_text() == backup.read_text()  # same ids, same recorded_at, same events

@@ -21,21 +21,24 @@ def load(project: Any, paths: tuple[str, ...]) -> None:
     """Import sources, entities, facts and events from YAML files or folders (default: facts/).
 
     All-or-nothing: one bad entry and nothing is written. Idempotent: loading the
-    same files again adds nothing. Loading files from outside facts/ into a database
-    that does not exist yet creates it with only those files, so an export restores
-    exactly, with its own recorded times.
+    same files again adds nothing. Into a database that does not exist yet, PATHs are
+    loaded together with the shipped facts/, PATHs first: an export restores exactly,
+    with its own ids and recorded times.
 
     Example: kb load facts/llama-3.yaml
     """
     from .load import load_paths
 
-    facts_dir = project.facts_dir.resolve()
-    if paths and not any(Path(p).resolve().is_relative_to(facts_dir) for p in paths):
-        project.load_shipped = False  # takes effect only if this creates the database
     targets = [Path(p) for p in paths] or [project.facts_dir]
+    if paths and not project.db_path.exists() and project.facts_dir.is_dir():
+        # A new database gets the shipped facts too, in the same load and after PATHS: an entry in both
+        # keeps PATHS' recorded times, so an export restores exactly, and PATHS may cite shipped entities.
+        project.load_shipped = False
+        targets.append(project.facts_dir)
     report = load_paths(project.store, targets, root=project.root)
     added = ", ".join(f"{n} {k}" for k, n in report.added.items())
-    click.echo(f"Loaded {report.files} file(s): added {added}; {report.unchanged} already recorded.")
+    new_db = " (a new database: the shipped facts/ included)" if not project.load_shipped else ""
+    click.echo(f"Loaded {report.files} file(s){new_db}: added {added}; {report.unchanged} already recorded.")
 
 
 @cli.command()

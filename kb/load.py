@@ -42,7 +42,10 @@ def yaml_files(paths: list[Path]) -> list[Path]:
             out.append(p)
         else:
             raise KBError(f"no such file or folder: {str(p)!r}")
-    return out
+    unique: dict[Path, Path] = {}
+    for p in out:
+        unique.setdefault(p.resolve(), p)  # a file named twice (facts/ and facts/x.yaml) is read once
+    return list(unique.values())
 
 
 def _label(path: Path, root: Path | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,17 @@ def yaml_files(paths: list[Path]) -> list[Path]:
     for p in out:
         unique.setdefault(p.resolve(), p)  # a file named twice (facts/ and facts/x.yaml) is read once
     return list(unique.values())
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def _check_slug(value: str, what: str, where: str) -> None:
+    """Ids are slugs (lower-case letters, digits, '.', '_', '-'): safe in a URL, a file name and a reference."""
+    if not _SLUG.fullmatch(value):
+        raise FileFormatError(f"{what} id {value!r} must be a slug: lower-case letters, digits, '.', '_' or '-', "
+                              f"e.g. {re.sub(r'[^a-z0-9._-]+', '-', value.lower()).strip('-._') or 'my-id'!r}",
+                              where=where)
 
 
 def _label(path: Path, root: Path | None) -> str:
@@ -100,6 +112,7 @@ class _Pending:
             }
         except KBError as exc:
             raise (exc if exc.where else exc.at(f.at())) from None
+        _check_slug(row["id"], "source", f.at("id"))
         if row["id"] in self.sources:
             self._same_or_conflict("source", row, self.sources[row["id"]], f.at("id"))
             return
@@ -118,11 +131,25 @@ class _Pending:
             }
         except KBError as exc:
             raise (exc if exc.where else exc.at(f.at())) from None
+        _check_slug(row["id"], "entity", f.at("id"))
         if row["id"] in self.entities:
             self._same_or_conflict("entity", row, self.entities[row["id"]], f.at("id"))
             return
+        self._check_aliases(row, f.at("aliases") if "aliases" in f.data else f.at())
         self.entities[row["id"]] = row
         self.new["entity"].append(row)
+
+    def _check_aliases(self, row: dict[str, Any], where: str) -> None:
+        """An alias names one entity: not twice on one, not another's id or alias."""
+        aliases = json.loads(row["aliases"])
+        if len(set(aliases)) != len(aliases):
+            dup = next(a for a in aliases if aliases.count(a) > 1)
+            raise FileFormatError(f"alias {dup!r} is given twice", where=where)
+        for other in self.entities.values():
+            taken = {other["id"], *json.loads(other["aliases"] or "[]")}
+            clash = next((a for a in aliases if a in taken), None)
+            if clash:
+                raise ConflictError(f"alias {clash!r} already names entity {other['id']!r}", where=where)
 
     def check_part_of(self) -> None:
         for row in self.new["entity"]:

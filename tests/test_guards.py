@@ -244,3 +244,19 @@ def test_export_restores_into_a_new_database_with_its_own_times(root: Path, tmp_
     code, _, err = kb(root, "export", "-o", str(again), db=restored)
     assert code == 0, err
     assert again.read_text() == backup.read_text()  # same ids, same recorded_at, same events
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["add", "source", "Bad Id!", "--title", "x"], "source id 'Bad Id!' must be a slug"),
+        (["add", "entity", "My GPU", "--kind", "accelerator"], "e.g. 'my-gpu'"),
+        (["add", "entity", "gpu-x", "--kind", "accelerator", "--alias", "A", "--alias", "A"], "alias 'A' is given twice"),
+        (["add", "entity", "gpu-y", "--kind", "accelerator", "--alias", "H100"], "alias 'H100' already names entity 'h100-sxm'"),
+    ],
+)
+def test_ids_are_slugs_and_aliases_unique(root: Path, args: list[str], expected: str) -> None:
+    code, out, err = kb(root, *args)
+    assert code == 1 and out == "" and expected in err
+    _, listing, _ = kb(root, "show", "h100-sxm")
+    assert "gpu-x" not in listing

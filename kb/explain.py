@@ -117,28 +117,30 @@ def citation(leaf: Leaf) -> str:
 def explain(r: Result, unit: str | None = None) -> str:
     """Readable derivation: facts and assumptions (each once), each step in order, then citations."""
     leaves: dict[tuple[str, str], Result] = {}
+    used_in: dict[tuple[str, str], str] = {}  # the scenario of the step that reads each leaf
     steps: list[Result] = []
     seen: set[int] = set()
 
-    def visit(x: Result) -> None:
+    def visit(x: Result, step_scenario: str) -> None:
         if isinstance(x.node, Leaf):
             leaves.setdefault((x.name, x.node.key), x)
+            used_in.setdefault((x.name, x.node.key), step_scenario)
             return
         if id(x.node) in seen:
             return
         seen.add(id(x.node))
         for c in x.inputs:
-            visit(c)
+            visit(c, x.scenario)
         steps.append(x)
 
-    visit(r)
+    visit(r, r.scenario)
     q = r.node.query if isinstance(r.node, QNode) else None
     lines = [f"{r.name} under scenario {r.scenario}: {shown(r, unit)}"]
     if q:
         lines.append(f"  {q.description}")
     citations: dict[str, int] = {}
     lines += ["", "Facts and assumptions:"]
-    for leaf_result in leaves.values():
+    for key, leaf_result in leaves.items():
         leaf = leaf_result.node
         assert isinstance(leaf, Leaf)
         value = with_unit(leaf.fact["value_text"], leaf.unit) if leaf.fact else shown(leaf_result, digits=4)
@@ -150,7 +152,8 @@ def explain(r: Result, unit: str | None = None) -> str:
             head = f"assumption of scenario {leaf.scenario}"
         cite = citation(leaf)
         mark = f" [{citations.setdefault(cite, len(citations) + 1)}]" if cite else ""
-        lines.append(f"  {leaf_result.name} = {value}  ({head}){mark}")
+        where = "" if used_in[key] == r.scenario else f" [{used_in[key]}]"
+        lines.append(f"  {leaf_result.name}{where} = {value}  ({head}){mark}")
         if leaf.fact and leaf.fact["interval_kind"] != leaf.interval_kind:
             lines.append(f"      used as its point value {with_unit(sig(leaf.fact['value'], 4), leaf.unit)}")
         if leaf.reason:

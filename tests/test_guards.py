@@ -260,3 +260,17 @@ def test_ids_are_slugs_and_aliases_unique(root: Path, args: list[str], expected:
     assert code == 1 and out == "" and expected in err
     _, listing, _ = kb(root, "show", "h100-sxm")
     assert "gpu-x" not in listing
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["query", "step_time"], "Error: Missing option '-s' / '--scenario'. (see `kb query --help`)"),
+        (["nosuch"], "Error: No such command 'nosuch'. (see `kb --help`)"),
+        (["add", "fact", "h100-sxm", "tdp", "700", "Wx", "--source", "x"], "(see `kb add fact --help`)"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(root: Path, args: list[str], expected: str) -> None:
+    code, out, err = kb(root, *args)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [err.strip()] and expected in err

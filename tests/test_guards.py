@@ -25,7 +25,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def kb(root: Path, *args: str, db: str | None = None) -> tuple[int, str, str]:
-    r = CliRunner().invoke(cli, ["--root", str(root), "--db", db or str(root / "kb.sqlite"), *args])
+    r = CliRunner().invoke(cli, ["--root", str(root), "--db", db or str(root / "kb.sqlite"), *args], prog_name="kb")
     assert "Traceback" not in r.stderr
     if r.exception and not isinstance(r.exception, SystemExit):
         raise r.exception

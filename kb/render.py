@@ -368,8 +368,9 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
         return Number(ctx, r, "fact", ref, unit, style, digits, point=point)
 
     def given(name: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
-              digits: int = 3, point: bool = False) -> Number:
-        """A scenario's binding of one input (an assumption, fact or query), with its footnote."""
+              digits: int | None = None, point: bool = False) -> Number:
+        """A scenario's binding of one input (an assumption, fact or query), with its footnote.
+        Digits default as for what it binds: 2 for a query's result, 3 for a fact or assumption."""
         from .definitions import effective_bindings
         from .errors import NotFoundError
 
@@ -381,10 +382,10 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
             raise NotFoundError("input", name, list(bindings), where=f"scenario {sc}")
         defined_in, b = bindings[name]
         if b.kind == "query":
-            return q(b.query, b.scenario or sc, unit, style, digits, point=point)  # type: ignore[arg-type]
+            return q(b.query, b.scenario or sc, unit, style, 2 if digits is None else digits, point=point)  # type: ignore[arg-type]
         leaf, _ = ctx._evaluator.bind(b, defined_in, sc, ())
         r = Result(name, leaf.kind, leaf.point, leaf.low, leaf.high, leaf.unit, leaf)
-        return Number(ctx, r, "input", f"{sc}.{name}", unit, style, digits, point=point)
+        return Number(ctx, r, "input", f"{sc}.{name}", unit, style, 3 if digits is None else digits, point=point)
 
     def cite(source: str, locator: str | None = None) -> str:
         return ctx.footnote(source, locator)

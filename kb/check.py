@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,9 @@ class Problem:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    from .claims import normalise_text
+
+    return normalise_text(text)
 
 
 def check_facts(store: Any) -> list[Problem]:
@@ -46,6 +47,9 @@ def check_facts(store: Any) -> list[Problem]:
             else:
                 problems.append(Problem("missing-text", f"source {sid}", f"text file {src['text_path']!r} not found"))
     fact_ids = set()
+    from .claims import is_active
+
+    active = {c["id"] for c in store.claims() if is_active(c)}
     for f in store.sql("SELECT * FROM fact ORDER BY id"):
         where = f"fact {f['id']} ({f['entity']}.{f['property']})"
         fact_ids.add(f["id"])
@@ -69,7 +73,7 @@ def check_facts(store: Any) -> list[Problem]:
         low, high, value = f["low"], f["high"], f["value"]
         if (low is not None and value < low) or (high is not None and value > high):
             problems.append(Problem("out-of-bounds", where, f"point value {value} is outside [{low}, {high}]"))
-        if f["quote"] and f["source"] in texts:
+        if f["quote"] and f["source"] in texts and f["id"] in active:  # a corrected or deprecated claim is dealt with
             if _norm(f["quote"]) not in (texts[f["source"]] or ""):
                 problems.append(Problem("quote-not-in-source", where, f"quote {f['quote'][:60]!r} is not in the source text"))
         if f["quote"] is not None and not f["quote"].strip():

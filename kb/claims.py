@@ -186,6 +186,16 @@ def best(claims: list[dict[str, Any]]) -> dict[str, Any] | None:
     return min(active, key=policy_key) if active else None
 
 
+def normalise_text(text: str) -> str:
+    """Whitespace-insensitive form for comparing a quote with a source's text."""
+    return " ".join(text.split())
+
+
+def quote_in_text(quote: str, text: str) -> bool:
+    """A verbatim quote appears in the source text (line breaks and runs of spaces aside)."""
+    return normalise_text(quote) in normalise_text(text)
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """``entity.property`` -> (entity, property). Entity ids may contain dots
     (``opendiloco-1.1b``); property names never do, so the last dot separates them."""

@@ -34,7 +34,10 @@ def _write(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder itself is not there (or is a file)
         raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
@@ -89,6 +92,8 @@ def render(project: Any, template: str | None, scenario: str | None, output: str
     if render_all:
         if not output:
             raise click.UsageError("--all needs -o DIR")
+        if Path(output).exists() and not Path(output).is_dir():
+            raise click.UsageError(f"--all -o needs a folder; {output!r} is a file")
         found = rendering.list_templates(project.templates_dir)
         results = [rendering.render(project, t, scenario) for t in found]  # all or nothing: render first
         for r in results:

@@ -232,6 +232,9 @@ class Evaluator:
             raise EvaluationError(f"{len(ranged)} ranged inputs: the corner method is limited to {MAX_RANGED}")
         n = 1 + 2 ** len(ranged)
         arrays: dict[str, np.ndarray] = {}
+        # corners where a one-sided input sits at its open end (>= a: infinity; <= b: the implied 0);
+        # a result bound reached only there is open too, so the result is one-sided
+        self._open = np.zeros(n, dtype=bool)
         for key, leaf in leaves.items():
             arr = np.full(n, leaf.point, dtype=float)
             if leaf.ranged:
@@ -240,6 +243,10 @@ class Evaluator:
                 hi = leaf.high if leaf.high is not None else np.inf
                 corner = (np.arange(n - 1) >> j) & 1
                 arr[1:] = np.where(corner == 1, hi, lo)
+                if leaf.low is None:
+                    self._open[1:] |= corner == 0
+                if leaf.high is None:
+                    self._open[1:] |= corner == 1
             arrays[key] = arr
         values: dict[int, np.ndarray] = {}
         self._n = n
@@ -250,11 +257,15 @@ class Evaluator:
             return arrays[node.key]
         if id(node) not in values:
             env = {name: self._array(child, arrays, values) for name, child in node.inputs}
+            shown = ", ".join(f"{name} = {env[name][0]:.4g}" for name, _ in node.inputs)
             try:
-                out = np.broadcast_to(np.asarray(node.compiled(env), dtype=float), (self._n,))
+                with np.errstate(over="ignore", under="ignore"):  # overflow is caught below, with a clear message
+                    out = np.broadcast_to(np.asarray(node.compiled(env), dtype=float), (self._n,))
             except EvaluationError as exc:
-                shown = ", ".join(f"{name} = {env[name][0]:.4g}" for name, _ in node.inputs)
                 raise EvaluationError(f"{exc.message} (query {node.query.name}, scenario {node.scenario}; inputs {shown})") from None
+            if np.isinf(out[0]):
+                raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} overflows: the result is "
+                                      f"not a finite number (inputs {shown})")
             if np.isnan(out).any():
                 raise EvaluationError(
                     f"query {node.query.name} in scenario {node.scenario} is undefined at a corner of its input ranges")
@@ -271,8 +282,8 @@ class Evaluator:
         low = high = None
         if _depends_on_ranged(node, ranged):
             lo, hi = float(arr.min()), float(arr.max())
-            low = None if lo == -np.inf else lo
-            high = None if hi == np.inf else hi
+            low = None if lo == -np.inf or self._open[arr == lo].all() else lo
+            high = None if hi == np.inf or self._open[arr == hi].all() else hi
             if low is not None and high is not None and low == high:
                 low = high = None
         return Result(name, "query", point, low, high, node.query.display_unit, node, children)

@@ -101,12 +101,20 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+MAX_TOKENS = 400  # formulas are short; limits keep every recursive walk of the tree far from Python's limit
+MAX_DEPTH = 50
+
+
 class _Parser:
     def __init__(self, text: str, names: set[str]) -> None:
         self.text = text
         self.names = names
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
+        if len(self.toks) > MAX_TOKENS:
+            raise FormulaError(f"formula is too long ({len(self.toks)} tokens, at most {MAX_TOKENS}); "
+                               "split it into queries that use each other")
 
     def peek(self, k: int = 0) -> tuple[str, str, int] | None:
         j = self.i + k
@@ -153,6 +161,15 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise FormulaError(f"formula nests more than {MAX_DEPTH} levels deep in {self.text[:40]!r}...")
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Node:
         if self.at_op("-"):
             self.take()
             return Neg(self.unary())

@@ -11,7 +11,7 @@ from typing import Any
 from . import claims
 from .errors import ConflictError, FileFormatError, KBError, NotFoundError, UnitError
 from .values import now_stamp, parse_date, parse_timestamp
-from .yamlio import Fields, YMap, dump_yaml, read_yaml, ymap
+from .yamlio import Fields, YMap, dump_yaml, read_text, read_yaml, ymap
 
 TOP_KEYS = {"sources", "entities", "facts", "events"}
 SOURCE_KEYS = {"id", "title", "authors", "publisher", "url", "archive_url", "published", "accessed", "kind", "text", "recorded_at"}
@@ -86,6 +86,7 @@ class _Pending:
         self.new: dict[str, list[dict[str, Any]]] = {"source": [], "entity": [], "fact": [], "event": []}
         self.unchanged = 0
         self.stamp = now_stamp()
+        self._texts: dict[Path, str] = {}
 
     def _same_or_conflict(self, kind: str, row: dict[str, Any], existing: dict[str, Any], where: str) -> None:
         if self.strict:
@@ -176,6 +177,7 @@ class _Pending:
             row = claims.build_fact(spec, self.properties, stamp)
         except KBError as exc:
             raise exc.at(f.at(_key_of(exc))) from None
+        self._check_quote(row, f.at("quote") if "quote" in f.data else f.at())
         if row["id"] in self.fact_ids:
             if self.strict:
                 raise ConflictError(f"this claim is already recorded as fact {row['id']}")
@@ -185,6 +187,20 @@ class _Pending:
             self._check_correction(row, f.at("supersedes"))
         self.fact_ids.add(row["id"])
         self.new["fact"].append(row)
+
+    def _check_quote(self, row: dict[str, Any], where: str) -> None:
+        """A quote must be verbatim: where the source has a local text, the quote must be in it."""
+        src = self.sources.get(row["source"]) or {}
+        if not row["quote"] or not src.get("text_path") or self.store.root is None:
+            return
+        path = Path(self.store.root) / src["text_path"]
+        if not path.is_file():
+            return  # `kb check` reports the missing text
+        if path not in self._texts:
+            self._texts[path] = read_text(path, src["text_path"])
+        if not claims.quote_in_text(row["quote"], self._texts[path]):
+            raise FileFormatError(f"quote {row['quote'][:60]!r} is not in the text of source {row['source']!r} "
+                                  f"({src['text_path']}); quotes are verbatim, or left out", where=where)
 
     def _check_correction(self, row: dict[str, Any], where: str) -> None:
         """A correction names a recorded claim of the same entity and property, not yet superseded."""

@@ -359,12 +359,22 @@ def test_check_quote_not_in_source(kb, root):
             source: src
             quote: "has 30,000 GPUs"
         """))
+    # a quote that is not in the source's text is refused when loaded, naming the file and line
     result = kb("check")
     assert result.exit_code == 1
-    problems = result.stdout.splitlines()
-    assert len(problems) == 1, problems
-    assert "big-run.gpu_count" in problems[0] and "[quote-not-in-source]" in problems[0]
-    assert result.stderr == "1 problem(s).\n"
+    assert result.stderr == ("Error: facts/quoted.yaml:18: quote 'has 30,000 GPUs' is not in the text of source 'src' "
+                             "(texts/src.txt); quotes are verbatim, or left out\n")
+    # once loaded, a quote that no longer matches its (edited) source text is a check problem
+    (root / "texts" / "src.txt").write_text("The cluster has\n  20,000 GPUs in   total, and 30,000 later.\n")
+    (root / "facts" / "quoted.yaml").write_text((root / "facts" / "quoted.yaml").read_text().replace(
+        "has 30,000 GPUs", "30,000 later"))
+    ok(kb("facts"))
+    (root / "texts" / "src.txt").write_text("The cluster has 20,000 GPUs.\n")
+    result = kb("check")
+    assert result.exit_code == 1
+    problems = [p for p in result.stdout.splitlines() if "[quote-not-in-source]" in p]
+    assert len(problems) == 2, result.stdout
+    assert any("big-run.gpu_count" in p for p in problems)
 
 
 def test_check_missing_text(kb, root):

@@ -122,6 +122,8 @@ def stale(project: Any) -> None:
     from . import manifest
 
     found = manifest.stale(project)
+    for name in manifest.orphans(project):
+        click.echo(f"note: {name}: the template is gone; its recorded renders cannot be checked", err=True)
     for d in found:
         _print_drift(d.render["template"] + (f" [{d.render['scenario']}]" if d.render["scenario"] else ""), d)
     if found:

@@ -15,7 +15,7 @@ from typing import Any
 from . import formula, units
 from .claims import split_ref
 from .errors import DimensionError, EvaluationError, FileFormatError, KBError, NotFoundError
-from .values import Value, parse_value
+from .values import Value, parse_value, split_quantity
 from .yamlio import Fields, YMap, read_yaml
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
@@ -79,20 +79,16 @@ class ScenarioDef:
     where: str
 
 
-_QUANTITY = re.compile(
-    r"^\s*(?P<value>(?:~|>=|<=|≥|≤)?\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-    r"(?:\s*(?:to|\.\.)\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)?)\s*(?P<unit>.*?)\s*$"
-)
-
-
 def parse_quantity(text: str, *, interval: str | None = None, point: str | None = None) -> tuple[Value, str]:
     """``"2 to 4 month"`` -> (Value 2..4, "month"); ``"40 %"``; ``"3e12"`` -> unit ""."""
-    m = _QUANTITY.match(text or "")
-    if not m:
+    parts = split_quantity(text)
+    if re.search(r"[0-9],[0-9]", text or ""):
+        raise KBError(f"{text!r}: write numbers without thousands separators (16384, not 16,384)")
+    if not parts:
         raise KBError(f"{text!r} is not a value with an optional unit, e.g. '40 %', '2 to 4 month', '3 TB/s'")
-    unit = m.group("unit")
+    value, unit = parts
     units.parse_unit(unit)
-    return parse_value(m.group("value"), interval=interval, point=point), "" if unit == "1" else unit
+    return parse_value(value, interval=interval, point=point), "" if unit == "1" else unit
 
 
 def _read_list(path: Path, key: str, root: Path) -> tuple[str, list[Any]]:

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import KBError
 from .render import Rendered, find_template, render
 from .values import now_stamp
 
@@ -110,8 +111,24 @@ def stale(project: Any) -> list[Drift]:
         "WHERE x.template = r.template AND x.scenario IS r.scenario) ORDER BY r.template, r.scenario")
     out = []
     for row in rows:
-        rendered = render(project, find_template(project, row["template"]), row["scenario"])
+        try:
+            template = find_template(project, row["template"])
+        except KBError:
+            continue  # the template was removed or renamed: nothing to re-render (see orphans())
+        rendered = render(project, template, row["scenario"])
         d = drift(project, row, rendered)
         if d.changed:
             out.append(d)
     return out
+
+
+def orphans(project: Any) -> list[str]:
+    """Recorded templates that no longer exist, so their renders cannot be checked."""
+    names = [r["template"] for r in project.store.sql("SELECT DISTINCT template FROM render ORDER BY template")]
+    missing = []
+    for name in names:
+        try:
+            find_template(project, name)
+        except KBError:
+            missing.append(name)
+    return missing

@@ -17,11 +17,22 @@ from dataclasses import dataclass
 from .errors import ValueSyntaxError
 
 INTERVAL_KINDS = ("exact", "approximate", "range", "ci90", "at_least", "at_most")
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_RANGE = re.compile(rf"^({_NUMBER})\s*(?:to|–|\.\.)\s*({_NUMBER})$")
-_ONE_SIDED = re.compile(rf"^(>=|<=|>|<|≥|≤)\s*({_NUMBER})$")
-_APPROX = re.compile(rf"^(?:~|≈|about\s+)\s*({_NUMBER})$")
+_NUMBER = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"  # ASCII digits only
+_RANGE_RE = rf"({_NUMBER})\s*(?:to|–|-|\.\.)\s*({_NUMBER})"
+_ONE_SIDED_RE = rf"(>=|<=|>|<|≥|≤)\s*({_NUMBER})"
+_APPROX_RE = rf"(?:~|≈|about\s+)\s*({_NUMBER})"
+_RANGE = re.compile(rf"^{_RANGE_RE}$")
+_ONE_SIDED = re.compile(rf"^{_ONE_SIDED_RE}$")
+_APPROX = re.compile(rf"^{_APPROX_RE}$")
 _PLAIN = re.compile(rf"^{_NUMBER}$")
+# a value followed by an optional unit ("2 to 4 month", "40 %", "~6 s"): the one grammar for every value
+_QUANTITY = re.compile(rf"^\s*(?P<value>{_RANGE_RE}|{_ONE_SIDED_RE}|{_APPROX_RE}|{_NUMBER})(?![0-9.,eE])\s*(?P<unit>.*?)\s*$")
+
+
+def split_quantity(text: str) -> tuple[str, str] | None:
+    """``"2 to 4 month"`` -> ("2 to 4", "month"); None if it does not start with a value."""
+    m = _QUANTITY.match(text or "")
+    return (m.group("value"), m.group("unit")) if m else None
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ def _num(text: str, original: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueSyntaxError(f"value {original!r} is not a finite number")
+    if value == 0 and re.search(r"[1-9]", text.lower().split("e")[0]):
+        raise ValueSyntaxError(f"value {original!r} is too small to represent")
+    if value < 0:
+        raise ValueSyntaxError(f"value {original!r} is negative; every quantity here (a size, count, rate, "
+                               "price or fraction) is zero or more")
     return value
 
 
@@ -75,8 +91,9 @@ def parse_value(text: str, *, interval: str | None = None, point: str | None = N
         return Value(raw, "approximate", _num(m.group(1), raw))
     if _PLAIN.match(raw):
         return Value(raw, "exact", _num(raw, raw))
+    hint = " (no thousands separators: 16384, not 16,384)" if re.search(r"[0-9],[0-9]", raw) else ""
     raise ValueSyntaxError(
-        f"value {raw!r} does not parse; write 989.4, 1.6e12, ~6, '24 to 27', '>=150' or '<=300'"
+        f"value {raw!r} does not parse{hint}; write 989.4, 1.6e12, ~6, '24 to 27', '>=150' or '<=300'"
     )
 
 

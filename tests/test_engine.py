@@ -70,7 +70,7 @@ queries:
     description: A square root.
     inputs:
       x: {unit: "", description: a number}
-    formula: sqrt(x)
+    formula: sqrt(x - 8)
     unit: ""
   - name: loop_a
     description: Part of a cycle.
@@ -103,7 +103,7 @@ scenarios:
   - name: negative
     description: Bad input for sqrt.
     bindings:
-      x: {value: "-4", reason: to test errors}
+      x: {value: "4", reason: to test errors}
   - name: zero
     extends: base
     description: Division by zero.
@@ -236,7 +236,7 @@ def test_cycle_is_named(project: Project) -> None:
 
 
 def test_invalid_arithmetic_names_query_and_inputs(project: Project) -> None:
-    with pytest.raises(EvaluationError, match=r"square root of a negative.*query root.*x = -4"):
+    with pytest.raises(EvaluationError, match=r"square root of a negative.*query root.*x = 4"):
         project.evaluator().evaluate("root", "negative")
     code, _, err = run(project, "query", "per_gpu", "-s", "zero")
     assert code == 1 and "division by zero" in err and "count = 0" in err and "Traceback" not in err

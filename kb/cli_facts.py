@@ -330,6 +330,8 @@ def supersede(project: Any, fact_id: str, value: str, unit: str, reason: str, **
     """
     from .load import load_rows
 
+    if not reason.strip():
+        raise click.UsageError("--reason must say why the old claim is corrected")
     store = project.store
     old = store.fact(fact_id)
     before = _dependents(project, old["id"])

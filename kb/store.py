@@ -152,6 +152,9 @@ class Store:
         fact = self.fact(fact_id)
         if fact["effective_rank"] == rank:
             raise ConflictError(f"fact {fact['id']} is already {rank}")
+        if fact.get("superseded_by"):
+            raise ConflictError(f"fact {fact['id']} is superseded by {fact['superseded_by']}, so its rank has no "
+                                f"effect; rank {fact['superseded_by']} instead")
         stamp = now_stamp()
         ev = {
             "id": claims.event_id(fact["id"], rank, reason.strip(), stamp),

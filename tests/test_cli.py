@@ -311,10 +311,12 @@ def test_supersede(kb):
     ok(kb("facts", "h100-sxm", "--property", "tdp", "--all"), f"superseded by {new_id}")
     history = ok(kb("history", "h100-sxm", "tdp"))
     assert f"(supersedes {old['id']})" in history
-    # the superseded claim stays superseded even when preferred
-    ok(kb("prefer", old["id"], "--reason", "try"))
+    # ranking a superseded claim would have no effect, so it is refused
+    assert f"rank {new_id} instead" in assert_clean_error(kb("prefer", old["id"], "--reason", "try"))
     [best] = facts_json(kb, "h100-sxm", "--property", "tdp")
     assert best["id"] == new_id
+    assert "--reason must say why" in assert_clean_error(kb("supersede", new_id, "0.7", "kW", "--source", "news-item",
+                                                            "--reason", " "), exit_code=2)
     # a correction must have the property's dimension
     assert "expected [mass]" in assert_clean_error(kb("supersede", new_id, "7", "TB/s", "--source", "news-item", "--reason", "x"))
 

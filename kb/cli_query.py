@@ -109,6 +109,10 @@ def query(project: Any, query_name: str, scenario: str, sets: tuple[str, ...], u
     """
     from . import explain as ex
 
+    if as_json and explain:
+        raise click.UsageError("--json already carries the whole derivation; give --json or --explain")
+    if across and explain:
+        raise click.UsageError("--across tabulates one result per claim; drop --explain, or pin a claim with a scenario")
     overrides = _overrides(sets)
     if across:
         _across(project, query_name, scenario, overrides, unit, as_json, across, known_at)
@@ -174,7 +178,10 @@ def compare(project: Any, query_name: str, names: tuple[str, ...], sets: tuple[s
     Example: kb compare step_time -s llama-3-405b -s b200-500k-nvl72
     """
     from . import explain as ex
+    from . import units
 
+    if len(names) < 2:
+        raise click.UsageError("compare needs two or more scenarios (-s A -s B); for one, use kb query")
     results = []
     for name in names:
         r = project.evaluator(overrides=_overrides(sets), known_at=known_at).evaluate(query_name, name)
@@ -183,13 +190,24 @@ def compare(project: Any, query_name: str, names: tuple[str, ...], sets: tuple[s
     if as_json:
         emit_json([ex.query_json(r, unit) for r in results])
         return
-    leaves: dict[str, list[str]] = {}
+    # the query's own inputs (whatever binds them), then deeper facts and assumptions; first use of a name wins
+    rows_by_name: dict[str, list[Any]] = {}
     for i, r in enumerate(results):
-        for x in r.walk():
-            if x.kind != "query":
-                leaves.setdefault(x.name, [""] * len(results))[i] = ex.shown(x, digits=4)
+        for x in [*r.inputs, *(x for x in r.walk() if x.kind != "query")]:
+            rows_by_name.setdefault(x.name, [None] * len(results))
+            if rows_by_name[x.name][i] is None:
+                rows_by_name[x.name][i] = x
+
+    def cells(found: list[Any]) -> list[str]:
+        first = next(x for x in found if x is not None)
+        out = []
+        for x in found:  # one unit per row, the first scenario's, so the numbers compare
+            same = x is not None and units.same_dimension(x.unit, first.unit)
+            out.append("" if x is None else ex.shown(x, first.unit if same else None, digits=4))
+        return out
+
     rows = [[query_name, *[ex.shown(r, unit) for r in results]]]
-    rows += [[name, *vals] for name, vals in sorted(leaves.items()) if len(set(vals)) > 1]
+    rows += [[name, *vals] for name, found in rows_by_name.items() if len(set(vals := cells(found))) > 1]
     click.echo(table(["", *names], rows))
 
 

@@ -21,6 +21,7 @@ def _paths(node: Leaf | QNode, match: Any, trail: tuple[str, ...]) -> list[tuple
 
 def uses(project: Any, target: str, known_at: str | None = None) -> list[dict[str, Any]]:
     """Every (scenario, query) whose derivation reaches ``target``: a fact id (or prefix) or entity.property.
+    Only the queries a scenario lists under ``queries:`` count (all, if it lists none).
 
     For ``entity.property`` any binding of that property counts, whichever claim it picks;
     for a fact id, only derivations that use that very claim.
@@ -46,7 +47,8 @@ def uses(project: Any, target: str, known_at: str | None = None) -> list[dict[st
     ev = project.evaluator(known_at=known_at)
     found = []
     for scenario in sorted(catalog.scenarios):
-        for query in sorted(catalog.queries):
+        # the results a scenario declares it answers (their sub-queries show in "via"); all queries if it declares none
+        for query in sorted(catalog.scenarios[scenario].queries or catalog.queries):
             try:
                 node = ev.resolve(query, scenario)
             except KBError:

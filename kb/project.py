@@ -13,7 +13,7 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def find_root(given: str | os.PathLike[str] | None = None) -> Path:
-    """``--root``/``KB_ROOT`` if given, else the current directory if it holds schema/,
+    """``--root``/``KB_ROOT`` if given, else the current directory if it holds schema/properties.yaml,
     else the checkout this package was installed from (editable install)."""
     if given:
         root = Path(given).expanduser().resolve()
@@ -21,7 +21,7 @@ def find_root(given: str | os.PathLike[str] | None = None) -> Path:
             raise KBError(f"project root {str(root)!r} has no schema/ folder")
         return root
     cwd = Path.cwd()
-    if (cwd / "schema").is_dir():
+    if (cwd / "schema" / "properties.yaml").is_file():  # any folder named schema/ is not enough
         return cwd
     if (CHECKOUT / "schema").is_dir():
         return CHECKOUT

@@ -71,7 +71,17 @@ def dumps(data: Any) -> str:
 
 def shown(r: Result, unit: str | None = None, digits: int = 3) -> str:
     value, low, high = r.shown(unit)
-    return interval(value, low, high, r.unit if unit is None else unit, digits)
+    unit = r.unit if unit is None else unit
+    if low is None and high is None and _whole_count(value, unit):
+        return with_unit(str(round(value)), unit)  # 6784 GPUs, not 6780: a whole count is shown whole
+    return interval(value, low, high, unit, digits)
+
+
+def _whole_count(value: float, unit: str) -> bool:
+    from .units import dimension
+
+    return (dimension(unit) in ("dimensionless", "[token]") and unit not in ("%", "percent")
+            and abs(value) < 1e7 and abs(value - round(value)) <= 1e-9 * max(abs(value), 1.0))
 
 
 def _point(r: Result, digits: int = 3) -> str:

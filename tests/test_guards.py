@@ -325,3 +325,10 @@ def test_stale_survives_a_removed_template(root: Path, tmp_path: Path) -> None:
     mine.unlink()
     code, out, err = kb(root, "stale")
     assert code == 0 and "No stale renders." in out and "the template is gone" in err
+
+
+def test_whole_counts_print_whole(root: Path) -> None:
+    _, out, _ = kb(root, "query", "tensor_parallel_gpus", "-s", "tensor-parallel-405b")
+    assert out.strip() == "tensor_parallel_gpus [tensor-parallel-405b] = 6784"  # 16 x 53 x 8, not 6780
+    _, out, _ = kb(root, "query", "step_time", "-s", "llama-3-405b")
+    assert out.strip() == "step_time [llama-3-405b] = 6.08 s"

@@ -226,10 +226,13 @@ class RenderContext:
         ref = f"{fact['entity']}.{fact['property']}"
         parts = []
         if differ:
-            def value(c: dict[str, Any]) -> str:  # as exact as written: 16384, 15.6T tokens, 989.4 TFLOP/s
-                small_count = auto_style(c["unit"]) == "count" and abs(c["si_value"]) < 1e6
-                return format_value(c["si_value"], c["si_low"], c["si_high"], c["unit"],
-                                    "plain" if small_count else None, 6)
+            def value(c: dict[str, Any]) -> str:  # as exact as written: 16,384, ~15.6T tokens, 989.4 TFLOP/s
+                if auto_style(c["unit"]) == "count" and c["si_low"] is None and c["si_high"] is None \
+                        and abs(c["si_value"]) < 1e6 and float(c["si_value"]).is_integer():
+                    text = f"{int(c['si_value']):,}" + (" tokens" if units.dimension(c["unit"]) == "[token]" else "")
+                else:
+                    text = format_value(c["si_value"], c["si_low"], c["si_high"], c["unit"], None, 6)
+                return approx(c) + text
 
             listed = "; ".join(f"{value(c)} ({where(c)})" for c in differ)
             parts.append(f"Competing claims for {ref}: {listed}.")
@@ -316,6 +319,11 @@ def _leaves(r: Result) -> list[Leaf]:
         if isinstance(x.node, Leaf) and x.node not in out:
             out.append(x.node)
     return out
+
+
+def approx(claim: dict[str, Any]) -> str:
+    """``~`` for a claim its source hedged ("about 100K")."""
+    return "~" if claim["interval_kind"] == "approximate" else ""
 
 
 class Claims(list):  # type: ignore[type-arg]
@@ -407,7 +415,7 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
         for c in sorted(active, key=claims_mod.policy_key):
             mark = ctx.footnote(c["source"], c["locator"], c["quote"])
             ctx.inputs[("fact", c["id"])] = f"{ref} = {c['value_text']} {c['unit']}".strip()
-            text = format_value(c["si_value"], c["si_low"], c["si_high"], c["unit"], None, 3)
+            text = approx(c) + format_value(c["si_value"], c["si_low"], c["si_high"], c["unit"], None, 3)
             ctx.record("claim", ref, None, c["unit"], text, c["value"], c["low"], c["high"])
             out.append({"text": text, "note": mark, "source": ctx.sources[c["source"]]["title"],
                         "value_text": c["value_text"], "id": c["id"]})

@@ -90,7 +90,7 @@ def test_key_numbers_of_the_bandwidth_writeup(shipped: Project) -> None:
 
 def test_goodyear_shows_the_conflict(shipped: Project) -> None:
     text = render(shipped, find_template(shipped, "goodyear-phoenix-cluster")).text
-    assert "- 100K[^" in text and "- 150K[^" in text
+    assert "- ~100K[^" in text and "- 150K[^" in text
     assert "1.5 kW" in text and "1 kW" in text
     assert "Competing claims for openai-goodyear.gpu_count" in text
 

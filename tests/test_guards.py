@@ -332,3 +332,14 @@ def test_whole_counts_print_whole(root: Path) -> None:
     assert out.strip() == "tensor_parallel_gpus [tensor-parallel-405b] = 6784"  # 16 x 53 x 8, not 6780
     _, out, _ = kb(root, "query", "step_time", "-s", "llama-3-405b")
     assert out.strip() == "step_time [llama-3-405b] = 6.08 s"
+
+
+def test_known_at_the_shipped_date_ignores_later_changes(root: Path) -> None:
+    # the shipped facts carry their recorded_at, so --known-at means the same on every machine
+    _, before, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published")
+    code, _, err = kb(root, "deprecate", "6981d3835375", "--reason", "use the paper's range")  # the 41% MFU claim
+    assert code == 0, err
+    _, now, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published")
+    _, then, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published", "--known-at", "2026-11-28")
+    assert before.strip() == then.strip() == "step_time [llama-3-405b-published] = 6.13 s"
+    assert now.strip() == "step_time [llama-3-405b-published] = 5.85 to 6.62 s"

@@ -45,7 +45,7 @@ def load(project: Any, paths: tuple[str, ...]) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @pass_project
 def export(project: Any, output: str | None) -> None:
-    """Write the whole database as YAML that `kb load` reads back losslessly.
+    """Write every source, entity, fact and event as YAML that `kb load` reads back losslessly.
 
     Example: kb export -o backup.yaml
     """

@@ -49,7 +49,9 @@ def check_facts(store: Any) -> list[Problem]:
     fact_ids = set()
     from .claims import is_active
 
-    active = {c["id"] for c in store.claims() if is_active(c)}
+    all_claims = store.claims()
+    active = {c["id"] for c in all_claims if is_active(c)}
+    problems += _same_place_disagreements([c for c in all_claims if c["id"] in active])
     for f in store.sql("SELECT * FROM fact ORDER BY id"):
         where = f"fact {f['id']} ({f['entity']}.{f['property']})"
         fact_ids.add(f["id"])
@@ -87,6 +89,22 @@ def check_facts(store: Any) -> list[Problem]:
     for e in entities.values():
         if e["part_of"] and e["part_of"] not in entities:
             problems.append(Problem("dangling-reference", f"entity {e['id']}", f"part_of unknown entity {e['part_of']!r}"))
+    return problems
+
+
+def _same_place_disagreements(active: list[dict[str, Any]]) -> list[Problem]:
+    """Two active claims with the same source, locator, quote and as-of that disagree: usually a fact edited in its
+    file and loaded again, which should have been a correction (``supersedes:``)."""
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    problems = []
+    for c in active:
+        key = (c["entity"], c["property"], c["source"], c["locator"], c["quote"], c["as_of"])
+        other = seen.setdefault(key, c)
+        if other is not c and (other["si_value"], other["si_low"], other["si_high"]) != (c["si_value"], c["si_low"], c["si_high"]):
+            problems.append(Problem("same-place-disagrees", f"fact {c['id']} ({c['entity']}.{c['property']})",
+                                    f"{c['value_text']} {c['unit']} and fact {other['id']}'s {other['value_text']} "
+                                    f"{other['unit']} cite the same words in the same place ({c['source']}, {c['locator'] or 'no locator'}); "
+                                    "supersede or deprecate one"))
     return problems
 
 
@@ -155,7 +173,14 @@ def check_all(project: Any) -> list[Problem]:
     store = project.store
     problems = check_facts(store)
     if project.facts_dir.is_dir():
-        problems += check_files("facts", lambda: load_paths(store, [project.facts_dir], root=project.root, dry_run=True))
+        reports: list[Any] = []
+        problems += check_files("facts", lambda: reports.append(
+            load_paths(store, [project.facts_dir], root=project.root, dry_run=True)))
+        pending = {k: n for k, n in (reports[0].added.items() if reports else ()) if n}
+        if pending:
+            listed = ", ".join(f"{n} {k}" for k, n in pending.items())
+            problems.append(Problem("not-loaded", "facts/", f"{listed} in the files are not in the database; "
+                                    "run `kb load` (an edited fact loads as a new, competing claim)"))
     problems += check_catalog(project)
     problems += check_templates(project)
     return problems

@@ -343,3 +343,18 @@ def test_known_at_the_shipped_date_ignores_later_changes(root: Path) -> None:
     _, then, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published", "--known-at", "2026-11-28")
     assert before.strip() == then.strip() == "step_time [llama-3-405b-published] = 6.13 s"
     assert now.strip() == "step_time [llama-3-405b-published] = 5.85 to 6.62 s"
+
+
+def test_check_flags_an_edited_fact_file(root: Path) -> None:
+    ok_code, _, _ = kb(root, "facts")  # creates the database from facts/
+    assert ok_code == 0
+    path = root / "facts" / "llama-3.yaml"
+    text = path.read_text()
+    assert 'value: "405e9"' in text
+    path.write_text(text.replace('value: "405e9"', 'value: "999e9"', 1))
+    code, out, _ = kb(root, "check")
+    assert code == 1 and "facts/: [not-loaded] 1 facts in the files are not in the database" in out
+    code, _, err = kb(root, "load")
+    assert code == 0, err
+    code, out, _ = kb(root, "check")
+    assert code == 1 and "[same-place-disagrees] 999e9" in out and "supersede or deprecate one" in out

@@ -27,9 +27,12 @@ def load(project: Any, paths: tuple[str, ...]) -> None:
 
     Example: kb load facts/llama-3.yaml
     """
-    from .load import load_paths
+    from .errors import KBError
+    from .load import load_paths, yaml_files
 
     targets = [Path(p) for p in paths] or [project.facts_dir]
+    if not yaml_files(targets):
+        raise KBError(f"no YAML files (*.yaml, *.yml) in {', '.join(str(p) for p in targets)}")
     if paths and not project.db_path.exists() and project.facts_dir.is_dir():
         # A new database gets the shipped facts too, in the same load and after PATHS: an entry in both
         # keeps PATHS' recorded times, so an export restores exactly, and PATHS may cite shipped entities.

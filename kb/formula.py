@@ -270,11 +270,15 @@ def _const(node: Node) -> float | None:
     if isinstance(node, Neg):
         v = _const(node.operand)
         return None if v is None else -v
-    if isinstance(node, Bin) and node.op in "+-*/":
+    if isinstance(node, Bin) and node.op in ("+", "-", "*", "/", "^"):
         a, b = _const(node.left), _const(node.right)
         if a is None or b is None:
             return None
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.nan}[node.op]
+        try:
+            return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                    "/": lambda: a / b if b else math.nan, "^": lambda: float(a ** b)}[node.op]()
+        except (OverflowError, ZeroDivisionError, TypeError):
+            return math.nan  # not a usable constant exponent
     return None
 
 

@@ -54,10 +54,15 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 def _check_slug(value: str, what: str, where: str) -> None:
     """Ids are slugs (lower-case letters, digits, '.', '_', '-'): safe in a URL, a file name and a reference."""
+    if len(value) > 100:
+        raise FileFormatError(f"{what} id {value[:30]!r}... is {len(value)} characters; keep ids under 100", where=where)
     if not _SLUG.fullmatch(value):
+        import unicodedata
+
+        ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
+        suggestion = re.sub(r"[^a-z0-9._-]+", "-", ascii_text).strip("-._") or "my-id"
         raise FileFormatError(f"{what} id {value!r} must be a slug: lower-case letters, digits, '.', '_' or '-', "
-                              f"e.g. {re.sub(r'[^a-z0-9._-]+', '-', value.lower()).strip('-._') or 'my-id'!r}",
-                              where=where)
+                              f"e.g. {suggestion!r}", where=where)
 
 
 def _label(path: Path, root: Path | None) -> str:
@@ -154,6 +159,8 @@ class _Pending:
 
     def check_part_of(self) -> None:
         for row in self.new["entity"]:
+            if row["part_of"] == row["id"]:
+                raise FileFormatError(f"entity {row['id']!r} cannot be part of itself", where=f"part_of of {row['id']}")
             if row["part_of"] and row["part_of"] not in self.entities:
                 raise NotFoundError("entity", row["part_of"], list(self.entities), where=f"part_of of {row['id']}")
 
@@ -226,7 +233,10 @@ class _Pending:
         if rank not in claims.RANKS:
             raise FileFormatError(f"rank {rank!r} is not one of: {', '.join(claims.RANKS)}", where=f.at("rank"))
         given_at = f.opt("recorded_at")
-        at = parse_timestamp(given_at) if given_at else self.stamp
+        try:
+            at = parse_timestamp(given_at) if given_at else self.stamp
+        except KBError as exc:
+            raise exc.at(f.at("recorded_at")) from None
         row = {
             "id": f.opt("id") or claims.event_id(fact, rank, reason, at if given_at else ""),
             "fact": fact, "rank": rank, "reason": reason, "recorded_at": at,

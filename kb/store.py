@@ -29,7 +29,7 @@ class Store:
         from .load import load_paths
         from .vocabulary import sync_properties
 
-        fresh = not path.exists()
+        fresh = not path.exists() or path.stat().st_size == 0  # a 0-byte file is a new database too
         try:
             store = cls(db.engine_for(path), root, path)
             sync_properties(store, root / "schema" / "properties.yaml")

@@ -164,11 +164,12 @@ class Fields:
         value = self.data.get(key)
         if value is None:
             return []
-        if isinstance(value, str):
-            return [value.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
             raise FileFormatError(f"{key!r} must be a list of text", where=self.at(key))
-        return [v.strip() for v in value]
+        if any(not v.strip() for v in items):
+            raise FileFormatError(f"{key!r} has an empty entry", where=self.at(key))
+        return [v.strip() for v in items]
 
     def raw(self, key: str) -> Any:
         return self.data.get(key)

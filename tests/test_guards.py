@@ -358,3 +358,42 @@ def test_check_flags_an_edited_fact_file(root: Path) -> None:
     assert code == 0, err
     code, out, _ = kb(root, "check")
     assert code == 1 and "[same-place-disagrees] 999e9" in out and "supersede or deprecate one" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["add", "entity", "selfy", "--kind", "site", "--part-of", "selfy"], "cannot be part of itself"),
+        (["add", "source", "s1", "--title", "T", "--author", ""], "'authors' has an empty entry"),
+        (["add", "entity", "x" * 120, "--kind", "site"], "keep ids under 100"),
+        (["add", "entity", "éclair", "--kind", "site"], "e.g. 'eclair'"),
+    ],
+)
+def test_small_validations(root: Path, args: list[str], expected: str) -> None:
+    code, out, err = kb(root, *args)
+    assert code == 1 and out == "" and expected in err
+
+
+def test_load_edge_cases(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = kb(root, "load", str(tmp_path / "empty"))
+    assert code == 1 and "no YAML files" in err
+    events = tmp_path / "e.yaml"
+    events.write_text('events:\n  - {fact: c1ae9c5342a9, rank: deprecated, reason: x, recorded_at: "yesterday"}\n')
+    code, _, err = kb(root, "load", str(events))
+    assert code == 1 and "e.yaml:2: time 'yesterday' is not a date" in err
+    empty_db = tmp_path / "zero.sqlite"
+    empty_db.touch()  # a 0-byte file is a new database: it gets the shipped facts
+    code, out, _ = kb(root, "facts", "h100-sxm", db=str(empty_db))
+    assert code == 0 and "989.4 TFLOP/s" in out
+
+
+def test_constant_exponent_folds(root: Path) -> None:
+    from kb import formula
+
+    assert str(formula.parse("a ^ 0.5 ^ 2", {"a"})) == "(a ^ (0.5 ^ 2))"
+    (root / "queries" / "pow.yaml").write_text(
+        'queries:\n  - name: powered\n    description: d\n    inputs: {a: {unit: s, description: x}}\n'
+        '    formula: "a ^ 0.5 ^ 2"\n    unit: s^0.25\n')
+    code, out, err = kb(root, "queries")
+    assert code == 0, err

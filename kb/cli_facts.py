@@ -56,15 +56,9 @@ def export(project: Any, output: str | None) -> None:
 
     text = export_yaml(project.store)
     if output:
-        from .errors import KBError
+        from .yamlio import write_text
 
-        tmp = Path(output + ".tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(output)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise KBError(f"cannot write {output!r}: {exc.strerror}") from None
+        write_text(Path(output), text)
         click.echo(f"Exported to {output}")
     else:
         click.echo(text, nl=False)

@@ -26,7 +26,18 @@ def _known_at(ctx: Any, param: Any, value: str | None) -> str | None:
 
 KNOWN_AT = click.option("--known-at", metavar="DATE", callback=_known_at,
                         help="Use only facts and events recorded by DATE (2024-07-23, or an ISO timestamp).")
-SET = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+def _check_sets(ctx: Any, param: Any, value: tuple[str, ...]) -> tuple[str, ...]:
+    """A malformed --set (bad value or unit, a name given twice) is a usage error, exit 2."""
+    from .errors import KBError
+
+    try:
+        _overrides(value)
+    except KBError as exc:
+        raise click.BadParameter(exc.message) from None
+    return value
+
+
+SET = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", callback=_check_sets,
                    help="Override an input wherever it occurs, e.g. --set utilization=50% or --set 'sync_window=2 s'.")
 
 

@@ -26,19 +26,9 @@ def templates(project: Any, as_json: bool) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    from .errors import KBError
+    from .yamlio import write_text
 
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the folder itself is not there (or is a file)
-        raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    write_text(path, text, make_parents=True)
 
 
 def _print_drift(name: str, d: Any) -> None:

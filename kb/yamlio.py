@@ -90,6 +90,30 @@ def read_text(path: Path, where: str | None = None) -> str:
         raise FileFormatError("not UTF-8 text (save the file as UTF-8)", where=f"{where}:{line}") from None
 
 
+def write_text(path: Path, text: str, *, make_parents: bool = False) -> None:
+    """Write a file whole or not at all (a temporary file renamed into place); errors are one KBError."""
+    from .errors import KBError
+
+    if make_parents:
+        for parent in reversed(path.parents):
+            if parent.exists() and not parent.is_dir():
+                raise KBError(f"cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder is not there, or not writable: nothing was written
+        raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
 def read_yaml(path: Path, *, label: str | None = None) -> Any:
     """Parse one YAML file; errors name the file and line."""
     import yaml

@@ -218,7 +218,8 @@ def test_reordered_claims_are_not_drift(root: Path) -> None:
     ("args", "status", "expected"),
     [
         (["--known-at", "yesterday"], 2, "Invalid value for '--known-at': --known-at 'yesterday' is not a date"),
-        (["--set", "utilization=40%", "--set", "utilization=50%"], 1, "--set utilization is given twice"),
+        (["--set", "utilization=40%", "--set", "utilization=50%"], 2, "--set utilization is given twice"),
+        (["--set", "utilization=40 %/"], 2, "Invalid value for '--set'"),
         (["--across", "llama-3-405b.utilisation"], 1, "unknown property 'utilisation' (did you mean 'utilization'?)"),
         (["--unit", "Wx"], 2, "'Wx' is not defined in schema/units.txt; did you mean 'W'?"),
         (["--unit", "m/"], 2, "unit 'm/' does not parse; write units like"),

@@ -287,25 +287,33 @@ def _rank_command(name: str, rank: str, doc: str) -> None:
 
 
 def _dependents(project: Any, target: str) -> list[dict[str, Any]]:
+    """The results that read ``target``, each with its value now (to compare after the change)."""
+    from .explain import shown
     from .lineage import uses
 
-    return uses(project, target)
+    ev = project.evaluator()
+    found = uses(project, target)
+    for dep in found:
+        dep["before"] = shown(ev.evaluate(dep["query"], dep["scenario"]))
+    return found
 
 
 def _report_dependents(project: Any, before: list[dict[str, Any]]) -> None:
-    """After a rank change or correction: say which results used the claim, and which no longer resolve."""
+    """After a rank change or correction: which results changed (old -> new), and which no longer resolve."""
     from .errors import KBError
+    from .explain import shown
 
-    ev = project.evaluator()
-    affected = []
+    changed = []
     for dep in before:
         try:
-            ev.resolve(dep["query"], dep["scenario"])
-            affected.append(f"{dep['query']} [{dep['scenario']}]")
+            after = shown(project.evaluator().evaluate(dep["query"], dep["scenario"]))
         except KBError as exc:
             click.echo(f"warning: {dep['query']} [{dep['scenario']}] no longer resolves: {exc}", err=True)
-    if affected:
-        click.echo(f"note: {len(affected)} result(s) may change: {', '.join(affected)}; "
+            continue
+        if after != dep["before"]:
+            changed.append(f"{dep['query']} [{dep['scenario']}] {dep['before']} -> {after}")
+    if changed:
+        click.echo(f"note: {len(changed)} result(s) changed: {'; '.join(changed)}; "
                    "`kb stale` lists the reports to re-render", err=True)
 
 

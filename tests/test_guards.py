@@ -186,7 +186,7 @@ def test_deprecating_a_pinned_claim_warns_which_results_break(root: Path) -> Non
     code, out, err = kb(root, "prefer", "d49f5b46965b", "--reason", "testing")
     assert code == 0
     code, out, err = kb(root, "supersede", "fca9127c5434", "2", "byte", "--source", "nesov-comments", "--reason", "bf16")
-    assert code == 0 and "note: 5 result(s) may change" in err and "gradient_size [llama-3-405b]" in err
+    assert code == 0 and "note: 5 result(s) changed" in err and "gradient_size [llama-3-405b] 1.62 TB -> 0.81 TB" in err
 
 
 @pytest.mark.parametrize(

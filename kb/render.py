@@ -467,11 +467,14 @@ def derivation_markdown(ctx: RenderContext, r: Result, repeat: bool = False) -> 
         numbers = prose(substituted(step))
         key = (name, step.node.scenario, numbers)
         if key in ctx.shown_steps and not repeat and step is not r:
-            earlier.append(label)
+            earlier.append(f"`{name}` [{step.node.scenario}]")  # each named with its scenario: no ambiguity
             continue
         ctx.shown_steps.add(key)
         marks = _sorted_marks(ctx.cite_leaf(c.node) for c in step.inputs if isinstance(c.node, Leaf))
-        lines.append(f"1. {label} = `{step.node.query.formula}` = {numbers} = **{prose(shown(step))}**{marks}")
+        result_text = shown(step)
+        value, low, high = step.shown()
+        ctx.record("step", name, step.node.scenario, step.unit, prose(result_text), value, low, high)  # --check sees it
+        lines.append(f"1. {label} = `{step.node.query.formula}` = {numbers} = **{prose(result_text)}**{marks}")
     if earlier:
         lines.insert(0, f"1. {', '.join(earlier)}: as derived above")
     return "\n".join(lines)

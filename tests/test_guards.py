@@ -398,3 +398,14 @@ def test_constant_exponent_folds(root: Path) -> None:
         '    formula: "a ^ 0.5 ^ 2"\n    unit: s^0.25\n')
     code, out, err = kb(root, "queries")
     assert code == 0, err
+
+
+def test_check_sees_numbers_in_derivation_lists(root: Path) -> None:
+    code, _, err = kb(root, "render", "distributed-training-bandwidth", "-o", str(root / "d.md"))
+    assert code == 0, err
+    code, _, err = kb(root, "add", "fact", "h100-sxm", "dense_bf16_flops", "~1.1e15", "FLOP/s",
+                      "--source", "nesov-comments", "--locator", "a later comment", "--as-of", "2025")
+    assert code == 0, err
+    code, out, _ = kb(root, "render", "distributed-training-bandwidth", "--check")
+    assert code == 1
+    assert "step_time [b200-500k-nvl72]: 2.39 s -> 2.17 s" in out  # a bolded derivation result, not prose

@@ -119,13 +119,12 @@ def check_files(label: str, run: Callable[[], Any]) -> list[Problem]:
 
 def check_catalog(project: Any) -> list[Problem]:
     """Queries and scenarios parse and type-check; every query a scenario lists evaluates."""
-    from .definitions import effective_bindings
+    from .definitions import Catalog, effective_bindings
 
-    try:
-        catalog = project.catalog
-    except KBError as exc:
-        return [Problem(exc.slug, exc.where or "queries/scenarios", exc.message)]
-    problems: list[Problem] = []
+    errors: list[KBError] = []
+    catalog = Catalog.read(project.root, errors)  # lenient: every error, and the valid rest checked below
+    problems: list[Problem] = [Problem(e.slug, e.where or "queries/scenarios", e.message) for e in errors]
+    project._catalog = catalog
     store = project.store
     sources = store.sources()
     for name, scenario in catalog.scenarios.items():

@@ -8,6 +8,8 @@ queries and scenarios, and cycles.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,42 +106,83 @@ def _read_list(path: Path, key: str, root: Path) -> tuple[str, list[Any]]:
     return label, data[key]
 
 
-def read_queries(folder: Path, root: Path) -> dict[str, QueryDef]:
+@contextmanager
+def _collecting(problems: list[KBError] | None) -> Iterator[None]:
+    """Strict (``problems`` is None): errors raise. Lenient (``kb check``): each is kept, and the
+    entry it concerns is skipped, so one run lists every problem."""
+    try:
+        yield
+    except KBError as exc:
+        if problems is None:
+            raise
+        problems.append(exc)
+
+
+def read_queries(folder: Path, root: Path, problems: list[KBError] | None = None) -> dict[str, QueryDef]:
     raw: dict[str, tuple[Fields, dict[str, InputDecl]]] = {}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        label, items = _read_list(path, "queries", root)
+        items: list[Any] = []
+        with _collecting(problems):
+            label, items = _read_list(path, "queries", root)
         for item in items:
-            f = Fields(item, label, "query", {"name", "description", "inputs", "formula", "unit", "display_unit"})
-            name = f.req("name")
-            if not NAME.match(name):
-                raise FileFormatError(f"query name {name!r} must be a word (letters, digits, _)", where=f.at("name"))
-            if name in raw:
-                raise FileFormatError(f"query {name!r} is declared twice (also {raw[name][0].at('name')})", where=f.at("name"))
-            raw[name] = (f, _inputs(f, name))
+            with _collecting(problems):
+                f = Fields(item, label, "query", {"name", "description", "inputs", "formula", "unit", "display_unit"})
+                name = f.req("name")
+                if not NAME.match(name):
+                    raise FileFormatError(f"query name {name!r} must be a word (letters, digits, _)", where=f.at("name"))
+                if name in raw:
+                    raise FileFormatError(f"query {name!r} is declared twice (also {raw[name][0].at('name')})", where=f.at("name"))
+                raw[name] = (f, _inputs(f, name))
     queries: dict[str, QueryDef] = {}
     for name, (f, inputs) in raw.items():
-        for decl in inputs.values():
-            if decl.query and decl.query not in raw:
-                raise NotFoundError("query", decl.query, list(raw), where=f"{f.at('inputs')} query {name} input {decl.name}")
-        unit = f.opt("unit") or ""
-        try:
-            units.parse_unit(unit)
-            display = f.opt("display_unit") or unit
-            units.check_dimension(display, unit, "display_unit")
-        except KBError as exc:
-            raise exc.at(f"{f.at('unit')} query {name}") from None
-        text = f.req("formula")
-        try:
-            tree = formula.parse(text, set(inputs))
-        except KBError as exc:
-            raise exc.at(f"{f.at('formula')} query {name}") from None
-        unused = sorted(set(inputs) - formula.names_in(tree))
-        if unused:
-            raise FileFormatError(f"input {unused[0]!r} is declared but not used in the formula", where=f"{f.at('inputs')} query {name}")
-        queries[name] = QueryDef(name, f.req("description"), tuple(inputs.values()), text, tree, unit, display, f.at("name"))
-    for q in queries.values():
-        check_query_dimensions(q, queries)
-    return queries
+        with _collecting(problems):
+            for decl in inputs.values():
+                if decl.query and decl.query not in raw:
+                    raise NotFoundError("query", decl.query, list(raw), where=f"{f.at('inputs')} query {name} input {decl.name}")
+            unit = f.opt("unit") or ""
+            try:
+                units.parse_unit(unit)
+                display = f.opt("display_unit") or unit
+                units.check_dimension(display, unit, "display_unit")
+            except KBError as exc:
+                raise exc.at(f"{f.at('unit')} query {name}") from None
+            text = f.req("formula")
+            try:
+                tree = formula.parse(text, set(inputs))
+            except KBError as exc:
+                raise exc.at(f"{f.at('formula')} query {name}") from None
+            unused = sorted(set(inputs) - formula.names_in(tree))
+            if unused:
+                raise FileFormatError(f"input {unused[0]!r} is declared but not used in the formula", where=f"{f.at('inputs')} query {name}")
+            queries[name] = QueryDef(name, f.req("description"), tuple(inputs.values()), text, tree, unit, display, f.at("name"))
+    checked: dict[str, QueryDef] = {}
+    failed: set[str] = set()
+    pending = dict(queries)
+    while pending:  # a query whose sub-query has errors is skipped too (lenient mode only)
+        progress = False
+        for name, q in list(pending.items()):
+            needs = [d.query for d in q.inputs if d.query]
+            if any(n not in queries or n in failed for n in needs):
+                del pending[name]
+                progress = True
+                failed.add(name)
+                with _collecting(problems):
+                    raise EvaluationError(f"query {name} uses a query with errors", where=q.where)
+            elif all(n in checked for n in needs if n != name):
+                del pending[name]
+                progress = True
+                failed.add(name)
+                with _collecting(problems):
+                    check_query_dimensions(q, queries)
+                    checked[name] = q
+                    failed.discard(name)
+        if not progress:
+            for q in pending.values():  # a cycle: let the dimension check name it
+                with _collecting(problems):
+                    check_query_dimensions(q, queries)
+                    checked[q.name] = q
+            break
+    return checked
 
 
 def _inputs(f: Fields, query: str) -> dict[str, InputDecl]:
@@ -192,36 +235,41 @@ def check_query_dimensions(q: QueryDef, queries: dict[str, QueryDef]) -> None:
                              hint=f"the result must be in {q.unit or 'a plain count'!r}")
 
 
-def read_scenarios(folder: Path, root: Path, queries: dict[str, QueryDef]) -> dict[str, ScenarioDef]:
+def read_scenarios(folder: Path, root: Path, queries: dict[str, QueryDef],
+                   problems: list[KBError] | None = None) -> dict[str, ScenarioDef]:
     scenarios: dict[str, ScenarioDef] = {}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        label, items = _read_list(path, "scenarios", root)
+        items: list[Any] = []
+        with _collecting(problems):
+            label, items = _read_list(path, "scenarios", root)
         for item in items:
-            f = Fields(item, label, "scenario", {"name", "description", "extends", "bindings", "queries"})
-            name = f.req("name")
-            if not SCENARIO_ID.match(name):
-                raise FileFormatError(f"scenario name {name!r} must be lowercase letters, digits, '.', '-' or '_'", where=f.at("name"))
-            if name in scenarios:
-                raise FileFormatError(f"scenario {name!r} is declared twice (also {scenarios[name].where})", where=f.at("name"))
-            listed = tuple(f.text_list("queries"))
-            for qn in listed:
-                if qn not in queries:
-                    raise NotFoundError("query", qn, list(queries), where=f"{f.at('queries')} scenario {name}")
-            scenarios[name] = ScenarioDef(name, f.req("description"), f.opt("extends"), _bindings(f, name, queries),
-                                          listed, f.at("name"))
-    for s in scenarios.values():
-        chain = [s.name]
-        cur = s
-        while cur.extends:
-            if cur.extends not in scenarios:
-                raise NotFoundError("scenario", cur.extends, list(scenarios), where=f"{cur.where} extends")
-            if cur.extends in chain:
-                raise EvaluationError(f"scenarios extend each other in a cycle: {' -> '.join(chain + [cur.extends])}", where=s.where)
-            chain.append(cur.extends)
-            cur = scenarios[cur.extends]
-        for b in s.bindings.values():
-            if b.kind == "query" and b.scenario and b.scenario not in scenarios:
-                raise NotFoundError("scenario", b.scenario, list(scenarios), where=b.where)
+            with _collecting(problems):
+                f = Fields(item, label, "scenario", {"name", "description", "extends", "bindings", "queries"})
+                name = f.req("name")
+                if not SCENARIO_ID.match(name):
+                    raise FileFormatError(f"scenario name {name!r} must be lowercase letters, digits, '.', '-' or '_'", where=f.at("name"))
+                if name in scenarios:
+                    raise FileFormatError(f"scenario {name!r} is declared twice (also {scenarios[name].where})", where=f.at("name"))
+                listed = tuple(f.text_list("queries"))
+                for qn in listed:
+                    if qn not in queries:
+                        raise NotFoundError("query", qn, list(queries), where=f"{f.at('queries')} scenario {name}")
+                scenarios[name] = ScenarioDef(name, f.req("description"), f.opt("extends"), _bindings(f, name, queries),
+                                              listed, f.at("name"))
+    for s in list(scenarios.values()):
+        with _collecting(problems):
+            chain = [s.name]
+            cur = s
+            while cur.extends:
+                if cur.extends not in scenarios:
+                    raise NotFoundError("scenario", cur.extends, list(scenarios), where=f"{cur.where} extends")
+                if cur.extends in chain:
+                    raise EvaluationError(f"scenarios extend each other in a cycle: {' -> '.join(chain + [cur.extends])}", where=s.where)
+                chain.append(cur.extends)
+                cur = scenarios[cur.extends]
+            for b in s.bindings.values():
+                if b.kind == "query" and b.scenario and b.scenario not in scenarios:
+                    raise NotFoundError("scenario", b.scenario, list(scenarios), where=b.where)
     return scenarios
 
 
@@ -302,9 +350,10 @@ class Catalog:
     scenarios: dict[str, ScenarioDef]
 
     @classmethod
-    def read(cls, root: Path) -> Catalog:
-        queries = read_queries(root / "queries", root)
-        return cls(queries, read_scenarios(root / "scenarios", root, queries))
+    def read(cls, root: Path, problems: list[KBError] | None = None) -> Catalog:
+        """Strict by default; with a ``problems`` list, every error is collected and the rest read."""
+        queries = read_queries(root / "queries", root, problems)
+        return cls(queries, read_scenarios(root / "scenarios", root, queries, problems))
 
     def query(self, name: str) -> QueryDef:
         if name not in self.queries:

@@ -409,3 +409,17 @@ def test_check_sees_numbers_in_derivation_lists(root: Path) -> None:
     code, out, _ = kb(root, "render", "distributed-training-bandwidth", "--check")
     assert code == 1
     assert "step_time [b200-500k-nvl72]: 2.39 s -> 2.17 s" in out  # a bolded derivation result, not prose
+
+
+def test_check_lists_every_query_problem(root: Path) -> None:
+    (root / "queries" / "qq.yaml").write_text(
+        "queries:\n"
+        "  - {name: bad_one, description: d, inputs: {a: {unit: W, description: x}}, formula: a + 1 s, unit: W}\n"
+        "  - {name: bad_two, description: d, inputs: {a: {unit: W, description: x}}, formula: a * 2 s, unit: W}\n"
+        "  - {name: uses_bad, description: d, inputs: {b: {query: bad_one}}, formula: b, unit: W}\n")
+    code, out, err = kb(root, "check")
+    assert code == 1 and err.strip() == "3 problem(s)."
+    assert "query bad_one: [unit-mismatch]" in out and "query bad_two: [unit-mismatch]" in out
+    assert "query uses_bad uses a query with errors" in out
+    code, _, err = kb(root, "queries")  # every other command stays strict: the first error, one line
+    assert code == 1 and "query bad_one" in err

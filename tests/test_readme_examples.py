@@ -125,3 +125,15 @@ def test_every_help_example_runs(tmp_path: Path) -> None:
     for command in examples:
         code, out, err = _run_in(root, command)
         assert code == 0, f"{command}\n{out}{err}"
+
+
+def test_rendered_excerpt_is_current(tmp_path: Path) -> None:
+    """Each line of the README's rendered excerpt (up to a '...') is in today's render."""
+    excerpt = _block("markdown", "Llama 3 405B has")
+    r = CliRunner().invoke(cli, ["--root", str(CHECKOUT), "--db", str(tmp_path / "kb.sqlite"),
+                                 "render", "distributed-training-bandwidth"])
+    assert r.exit_code == 0, r.stderr
+    out = r.stdout
+    for line in excerpt.splitlines():
+        for part in line.split("..."):
+            assert part.strip() in out, part

@@ -84,7 +84,7 @@ def test_shipped_writeup(shipped: Project, name: str) -> None:
 
 def test_key_numbers_of_the_bandwidth_writeup(shipped: Project) -> None:
     text = render(shipped, find_template(shipped, "distributed-training-bandwidth")).text
-    for fragment in ("1.6 TB", "13 Tbps", "2K", "16M tokens", "3.6T", "6.9K", "290 Tbps", "160K"):
+    for fragment in ("1.6 TB", "13 Tbps", "2K", "16M tokens", "3.6T", "6.9K", "290 Tbps", "156K", "1.25M"):
         assert fragment in text, fragment
 
 

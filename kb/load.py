@@ -92,15 +92,18 @@ class _Pending:
         self.unchanged = 0
         self.stamp = now_stamp()
         self._texts: dict[Path, str] = {}
+        self.declared: dict[tuple[str, str], str] = {}  # where this load first declared a source or entity
 
     def _same_or_conflict(self, kind: str, row: dict[str, Any], existing: dict[str, Any], where: str) -> None:
         if self.strict:
             raise ConflictError(f"{kind} {row['id']!r} is already recorded", where=where)
         diff = [k for k in COMPARED[kind] if (existing.get(k) or None) != (row.get(k) or None)]
         if diff:
+            first = self.declared.get((kind, row["id"]))
             raise ConflictError(
-                f"{kind} {row['id']!r} already exists with a different {diff[0]} "
-                f"({existing.get(diff[0])!r}); give the new one another id", where=where,
+                f"{kind} {row['id']!r} already exists" + (f" (declared at {first})" if first else "")
+                + f" with a different {diff[0]} ({existing.get(diff[0])!r}); give the new one another id",
+                where=where,
             )
         self.unchanged += 1
 
@@ -123,6 +126,7 @@ class _Pending:
             self._same_or_conflict("source", row, self.sources[row["id"]], f.at("id"))
             return
         self.sources[row["id"]] = row
+        self.declared[("source", row["id"])] = f.at("id")
         self.new["source"].append(row)
 
     def entity(self, item: Any, file: str) -> None:
@@ -143,6 +147,7 @@ class _Pending:
             return
         self._check_aliases(row, f.at("aliases") if "aliases" in f.data else f.at())
         self.entities[row["id"]] = row
+        self.declared[("entity", row["id"])] = f.at("id")
         self.new["entity"].append(row)
 
     def _check_aliases(self, row: dict[str, Any], where: str) -> None:

@@ -137,3 +137,29 @@ def test_rendered_excerpt_is_current(tmp_path: Path) -> None:
     for line in excerpt.splitlines():
         for part in line.split("..."):
             assert part.strip() in out, part
+
+
+def test_console_blocks_are_verbatim(tmp_path: Path) -> None:
+    """Every `$ kb ...` in a ```console block prints exactly what the README shows under it."""
+    import shlex
+
+    readme = (CHECKOUT / "README.md").read_text()
+    blocks = re.findall(r"```console\n(.*?)```", readme, flags=re.S)
+    assert blocks
+    db = str(tmp_path / "kb.sqlite")
+    for block in blocks:
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, _, expected = chunk.partition("\n")
+            args = shlex.split(command)
+            assert args[0] == "kb", command
+            r = CliRunner().invoke(cli, ["--root", str(CHECKOUT), "--db", db, *args[1:]], prog_name="kb")
+            assert (r.stdout + r.stderr).strip() == expected.strip(), command
+
+
+def test_facts_file_example_loads_beside_the_shipped_facts(tmp_path: Path) -> None:
+    """The worked facts file, saved as a user would, loads into a new database with the shipped facts."""
+    example = tmp_path / "mine.yaml"
+    example.write_text(_block("yaml", "sources:"))
+    r = CliRunner().invoke(cli, ["--root", str(CHECKOUT), "--db", str(tmp_path / "kb.sqlite"), "load", str(example)])
+    assert r.exit_code == 0, r.stderr
+    assert "(a new database: the shipped facts/ included)" in r.stdout

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import units
+from .claims import is_active, normalise_text, quote_in_text
 from .errors import KBError
 from .yamlio import read_text
 
@@ -19,12 +20,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: [{self.slug}] {self.message}"
-
-
-def _norm(text: str) -> str:
-    from .claims import normalise_text
-
-    return normalise_text(text)
 
 
 def check_facts(store: Any) -> list[Problem]:
@@ -41,18 +36,16 @@ def check_facts(store: Any) -> list[Problem]:
             path = store.root / src["text_path"]
             if path.is_file():
                 try:
-                    texts[sid] = _norm(read_text(path, src["text_path"]))
+                    texts[sid] = normalise_text(read_text(path, src["text_path"]))
                 except KBError as exc:
                     problems.append(Problem(exc.slug, exc.where or f"source {sid}", exc.message))
             else:
                 problems.append(Problem("missing-text", f"source {sid}", f"text file {src['text_path']!r} not found"))
     fact_ids = set()
-    from .claims import is_active
-
-    all_claims = store.claims()
+    all_claims = sorted(store.claims(), key=lambda c: c["id"])  # every fact row, annotated with its status
     active = {c["id"] for c in all_claims if is_active(c)}
     problems += _same_place_disagreements([c for c in all_claims if c["id"] in active])
-    for f in store.sql("SELECT * FROM fact ORDER BY id"):
+    for f in all_claims:
         where = f"fact {f['id']} ({f['entity']}.{f['property']})"
         fact_ids.add(f["id"])
         if f["entity"] not in entities:
@@ -76,7 +69,7 @@ def check_facts(store: Any) -> list[Problem]:
         if (low is not None and value < low) or (high is not None and value > high):
             problems.append(Problem("out-of-bounds", where, f"point value {value} is outside [{low}, {high}]"))
         if f["quote"] and f["source"] in texts and f["id"] in active:  # a corrected or deprecated claim is dealt with
-            if _norm(f["quote"]) not in (texts[f["source"]] or ""):
+            if normalise_text(f["quote"]) not in (texts[f["source"]] or ""):
                 problems.append(Problem("quote-not-in-source", where, f"quote {f['quote'][:60]!r} is not in the source text"))
         if f["quote"] is not None and not f["quote"].strip():
             problems.append(Problem("empty-quote", where, "quote is blank; omit it instead"))
@@ -134,7 +127,7 @@ def check_catalog(project: Any) -> list[Problem]:
                     problems.append(Problem("unknown-source", b.where, f"source {b.source!r} is not recorded"))
                 elif b.quote and sources[b.source]["text_path"]:
                     path = store.root / sources[b.source]["text_path"]
-                    if path.is_file() and _norm(b.quote) not in _norm(read_text(path)):
+                    if path.is_file() and not quote_in_text(b.quote, read_text(path)):
                         problems.append(Problem("quote-not-in-source", b.where, f"quote {b.quote[:60]!r} is not in the source text"))
         problems += _check_bindings(project, catalog, scenario)
         for query in scenario.queries:

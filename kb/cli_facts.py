@@ -303,10 +303,11 @@ def _report_dependents(project: Any, before: list[dict[str, Any]]) -> None:
     from .errors import KBError
     from .explain import shown
 
+    ev = project.evaluator()
     changed = []
     for dep in before:
         try:
-            after = shown(project.evaluator().evaluate(dep["query"], dep["scenario"]))
+            after = shown(ev.evaluate(dep["query"], dep["scenario"]))
         except KBError as exc:
             click.echo(f"warning: {dep['query']} [{dep['scenario']}] no longer resolves: {exc}", err=True)
             continue

@@ -17,7 +17,7 @@ from typing import Any
 from . import formula, units
 from .claims import split_ref
 from .errors import DimensionError, EvaluationError, FileFormatError, KBError, NotFoundError
-from .values import Value, parse_value, split_quantity
+from .values import GROUPED_DIGITS, Value, parse_value, split_quantity
 from .yamlio import Fields, YMap, read_yaml
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
@@ -84,7 +84,7 @@ class ScenarioDef:
 def parse_quantity(text: str, *, interval: str | None = None, point: str | None = None) -> tuple[Value, str]:
     """``"2 to 4 month"`` -> (Value 2..4, "month"); ``"40 %"``; ``"3e12"`` -> unit ""."""
     parts = split_quantity(text)
-    if re.search(r"[0-9],[0-9]", text or ""):
+    if GROUPED_DIGITS.search(text or ""):
         raise KBError(f"{text!r}: write numbers without thousands separators (16384, not 16,384)")
     if not parts:
         raise KBError(f"{text!r} is not a value with an optional unit, e.g. '40 %', '2 to 4 month', '3 TB/s'")
@@ -156,26 +156,20 @@ def read_queries(folder: Path, root: Path, problems: list[KBError] | None = None
                 raise FileFormatError(f"input {unused[0]!r} is declared but not used in the formula", where=f"{f.at('inputs')} query {name}")
             queries[name] = QueryDef(name, f.req("description"), tuple(inputs.values()), text, tree, unit, display, f.at("name"))
     checked: dict[str, QueryDef] = {}
-    failed: set[str] = set()
     pending = dict(queries)
     while pending:  # a query whose sub-query has errors is skipped too (lenient mode only)
         progress = False
         for name, q in list(pending.items()):
             needs = [d.query for d in q.inputs if d.query]
-            if any(n not in queries or n in failed for n in needs):
+            failed = [n for n in needs if n not in pending and n not in checked]  # errors, or not read at all
+            if failed or all(n in checked for n in needs if n != name):
                 del pending[name]
                 progress = True
-                failed.add(name)
                 with _collecting(problems):
-                    raise EvaluationError(f"query {name} uses a query with errors", where=q.where)
-            elif all(n in checked for n in needs if n != name):
-                del pending[name]
-                progress = True
-                failed.add(name)
-                with _collecting(problems):
+                    if failed:
+                        raise EvaluationError(f"query {name} uses a query with errors", where=q.where)
                     check_query_dimensions(q, queries)
                     checked[name] = q
-                    failed.discard(name)
         if not progress:
             for q in pending.values():  # a cycle: let the dimension check name it
                 with _collecting(problems):

@@ -109,13 +109,12 @@ def stale(project: Any) -> list[Drift]:
     rows = project.store.sql(
         "SELECT r.* FROM render r WHERE r.rendered_at = (SELECT max(rendered_at) FROM render x "
         "WHERE x.template = r.template AND x.scenario IS r.scenario) ORDER BY r.template, r.scenario")
+    gone = set(orphans(project))  # removed or renamed templates: nothing to re-render
     out = []
     for row in rows:
-        try:
-            template = find_template(project, row["template"])
-        except KBError:
-            continue  # the template was removed or renamed: nothing to re-render (see orphans())
-        rendered = render(project, template, row["scenario"])
+        if row["template"] in gone:
+            continue
+        rendered = render(project, find_template(project, row["template"]), row["scenario"])
         d = drift(project, row, rendered)
         if d.changed:
             out.append(d)

@@ -25,6 +25,7 @@ _RANGE = re.compile(rf"^{_RANGE_RE}$")
 _ONE_SIDED = re.compile(rf"^{_ONE_SIDED_RE}$")
 _APPROX = re.compile(rf"^{_APPROX_RE}$")
 _PLAIN = re.compile(rf"^{_NUMBER}$")
+GROUPED_DIGITS = re.compile(r"[0-9],[0-9]")  # 16,384: refused everywhere, with a hint
 # a value followed by an optional unit ("2 to 4 month", "40 %", "~6 s"): the one grammar for every value
 _QUANTITY = re.compile(rf"^\s*(?P<value>{_RANGE_RE}|{_ONE_SIDED_RE}|{_APPROX_RE}|{_NUMBER})(?![0-9.,eE])\s*(?P<unit>.*?)\s*$")
 
@@ -91,7 +92,7 @@ def parse_value(text: str, *, interval: str | None = None, point: str | None = N
         return Value(raw, "approximate", _num(m.group(1), raw))
     if _PLAIN.match(raw):
         return Value(raw, "exact", _num(raw, raw))
-    hint = " (no thousands separators: 16384, not 16,384)" if re.search(r"[0-9],[0-9]", raw) else ""
+    hint = " (no thousands separators: 16384, not 16,384)" if GROUPED_DIGITS.search(raw) else ""
     raise ValueSyntaxError(
         f"value {raw!r} does not parse{hint}; write 989.4, 1.6e12, ~6, '24 to 27', '>=150' or '<=300'"
     )

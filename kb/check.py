@@ -23,11 +23,10 @@ class Problem:
 
 
 def check_facts(store: Any) -> list[Problem]:
-    from .vocabulary import read_properties
+    from .vocabulary import vocabulary
 
     problems: list[Problem] = []
-    vocabulary = {p["name"]: p for p in read_properties(store.root / "schema" / "properties.yaml")}
-    props = {name: p for name, p in store.properties().items() if name in vocabulary}
+    props = vocabulary(store)
     sources = store.sources()
     entities = store.entities()
     texts: dict[str, str | None] = {}
@@ -117,7 +116,7 @@ def check_catalog(project: Any) -> list[Problem]:
     errors: list[KBError] = []
     catalog = Catalog.read(project.root, errors)  # lenient: every error, and the valid rest checked below
     problems: list[Problem] = [Problem(e.slug, e.where or "queries/scenarios", e.message) for e in errors]
-    project._catalog = catalog
+    project.use_catalog(catalog)
     store = project.store
     sources = store.sources()
     for name, scenario in catalog.scenarios.items():

@@ -4,20 +4,24 @@ Pure functions over plain dicts (rows of the ``fact`` and ``event`` tables); no 
 
 Best-value policy (documented in the README): among the claims for one entity
 and property that are neither deprecated nor superseded, prefer rank
-``preferred``, then the most recent as-of date (undated last), then the higher
-confidence (confirmed > likely > speculative), then the most recently recorded,
-then the smallest id (so the choice is always deterministic).
+``preferred``, then the higher confidence (confirmed > likely > speculative),
+then the most recent as-of date (undated last), then the most recently
+recorded, then the smallest id (so the choice is always deterministic). A newer
+claim of lower confidence therefore never displaces a disagreeing one by
+recency alone: only a ``preferred`` rank (with its reason) does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import units
 from .errors import FileFormatError, KBError, NotFoundError, ValueSyntaxError
+from .rows import FactRow, PropertyRow
 from .values import parse_date, parse_value
 
 METHODS = ("reported", "calculated", "estimated")
@@ -32,11 +36,20 @@ ENTITY_KINDS = (
     "organism", "other",
 )
 
+STATUSES = ("planned", "under-construction", "operational", "decommissioned")
+# Qualifiers: what analysts record beside a value. Claims that differ in one of GROUP_QUALIFIERS are
+# different quantities (a chip's TDP and a facility's power; a planned and a built site), not competing values.
+QUALIFIERS = ("scope", "status", "configuration", "conditions", "dollar_year", "method_detail")
+GROUP_QUALIFIERS = ("scope", "status", "configuration")
+
 # Fields whose content defines a claim (and so its id). recorded_at is not one.
 ID_FIELDS = (
     "entity", "property", "value_text", "unit", "interval_kind", "value", "as_of", "source",
     "locator", "quote", "method", "confidence", "rank", "rank_reason", "note", "supersedes",
 )
+# Part of the id only when set, so a claim without them keeps the id it had before they existed.
+OPTIONAL_ID_FIELDS = QUALIFIERS + ("plausibility", "plausibility_reason")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 def content_id(payload: dict[str, Any], prefix: str = "") -> str:
@@ -44,8 +57,10 @@ def content_id(payload: dict[str, Any], prefix: str = "") -> str:
     return prefix + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
 
-def fact_id(row: dict[str, Any]) -> str:
-    return content_id({k: row.get(k) for k in ID_FIELDS})
+def fact_id(row: Mapping[str, Any]) -> str:
+    payload = {k: row.get(k) for k in ID_FIELDS}
+    payload.update({k: row[k] for k in OPTIONAL_ID_FIELDS if row.get(k) is not None})
+    return content_id(payload)
 
 
 def event_id(fact: str, rank: str, reason: str, recorded_at: str) -> str:
@@ -60,30 +75,35 @@ def _choice(value: str | None, allowed: tuple[str, ...], what: str, default: str
     return value
 
 
-def build_fact(
-    spec: dict[str, Any], properties: dict[str, dict[str, Any]], recorded_at: str
-) -> dict[str, Any]:
+def build_fact(spec: Mapping[str, Any], properties: Mapping[str, PropertyRow], recorded_at: str) -> FactRow:
     """Validate a fact spec (as written in YAML or on the CLI) into a ``fact`` row.
 
-    ``spec`` keys: entity, property, value, unit, source, and optionally interval,
-    point, as_of, locator, quote, method, confidence, rank, rank_reason, note,
-    supersedes. Entity and source existence are checked by the caller.
+    ``spec`` keys: entity, property, value, unit, source, and optionally interval, point, as_of,
+    locator, quote, method, confidence, rank, rank_reason, note, supersedes, the qualifiers
+    (scope, status, configuration, conditions, dollar_year, method_detail) and plausibility,
+    plausibility_reason. Entity and source existence are checked by the caller.
     """
     prop_name = spec["property"]
     prop = properties.get(prop_name)
     if prop is None:
-        raise NotFoundError("property", prop_name, list(properties), hint="see `kb properties`")
+        raise NotFoundError("property", prop_name, list(properties), hint="see `kb properties`, or declare it "
+                            "under 'properties:' (README: Vocabulary)")
     unit = (spec.get("unit") or "").strip()
     if unit == "1":
         unit = ""
-    value = parse_value(str(spec["value"]), interval=spec.get("interval"), point=spec.get("point"))
+    value = parse_value(str(spec["value"]), interval=spec.get("interval"), point=spec.get("point"), percent_ok=True)
+    if "%" in value.text:  # "38%": the unit is written with the value
+        if unit not in ("", "%"):
+            raise ValueSyntaxError(f"value {value.text!r} is a percentage, but the unit is {unit!r}; give one")
+        unit = "%"
     units.check_dimension(unit, prop["unit"], f"a value for {prop_name}")
     if units.bare_percent(unit, prop["unit"], value.point, value.high):
         raise KBError(f"a value for {prop_name} of {value.text} with no unit reads as a fraction "
                       f"({value.point * 100:g}%); give the unit '%', or write a fraction such as 0.4")
     factor = units.si_factor(unit)
     as_of, precision = parse_date(spec.get("as_of"), "as_of")
-    row: dict[str, Any] = {
+    row: FactRow = {
+        "id": "",
         "entity": spec["entity"],
         "property": prop_name,
         "value_text": value.text,
@@ -106,8 +126,10 @@ def build_fact(
         "rank_reason": spec.get("rank_reason") or None,
         "note": spec.get("note") or None,
         "supersedes": spec.get("supersedes") or None,
+        **qualifiers(spec, prop),  # type: ignore[typeddict-item]
         "recorded_at": recorded_at,
     }
+    _check_plausible(row, prop, spec)
     row["id"] = fact_id(row)
     given = spec.get("id")
     if given and given != row["id"]:
@@ -117,6 +139,47 @@ def build_fact(
         )
     return row
 
+
+def qualifiers(spec: Mapping[str, Any], prop: PropertyRow) -> dict[str, str | None]:
+    """The qualifier and plausibility fields of a fact spec, checked."""
+    out: dict[str, str | None] = {k: (str(spec[k]).strip() or None) if spec.get(k) is not None else None
+                                  for k in OPTIONAL_ID_FIELDS}
+    for key in ("scope", "configuration"):
+        if out[key] is not None and not _SLUG.fullmatch(out[key] or ""):
+            raise ValueSyntaxError(f"{key} {out[key]!r} must be a slug (lower-case words joined by '-'), "
+                                   f"e.g. {'it-load' if key == 'scope' else 'hgx-b200'!r}")
+    allowed = json.loads(prop.get("scopes") or "[]")
+    if out["scope"] is not None and allowed and out["scope"] not in allowed:
+        raise ValueSyntaxError(f"scope {out['scope']!r} is not one of {prop['name']}'s scopes: {', '.join(allowed)}")
+    if out["status"] is not None and out["status"] not in STATUSES:
+        raise ValueSyntaxError(f"status {out['status']!r} is not one of: {', '.join(STATUSES)}")
+    if out["dollar_year"] is not None:
+        if "[currency]" not in prop["dimension"]:
+            raise ValueSyntaxError(f"dollar_year is for amounts of money; {prop['name']} is not one")
+        if not re.fullmatch(r"(19|20)[0-9]{2}", out["dollar_year"] or ""):
+            raise ValueSyntaxError(f"dollar_year {out['dollar_year']!r} must be a year such as 2023")
+    if out["plausibility"] is not None:
+        if out["plausibility"] != "accepted":
+            raise ValueSyntaxError(f"plausibility {out['plausibility']!r} must be 'accepted' (with a plausibility_reason)")
+        if not out["plausibility_reason"]:
+            raise ValueSyntaxError("plausibility: accepted needs a plausibility_reason (why the value is right)")
+    elif out["plausibility_reason"] is not None:
+        raise ValueSyntaxError("plausibility_reason goes with plausibility: accepted")
+    return out
+
+
+def _check_plausible(row: FactRow, prop: PropertyRow, spec: Mapping[str, Any]) -> None:
+    """A value outside the property's plausible range is refused unless the fact accepts it with a reason."""
+    low, high = prop.get("plausible_low"), prop.get("plausible_high")
+    if (low is None and high is None) or row["plausibility"] == "accepted":
+        return
+    for v in (row["si_low"], row["si_value"], row["si_high"]):
+        if v is None:
+            continue
+        if (low is not None and v < low * (1 - 1e-12)) or (high is not None and v > high * (1 + 1e-12)):
+            raise KBError(f"a value for {prop['name']} of {row['value_text']} {row['unit']}".rstrip()
+                          + f" is outside its plausible range ({prop['plausible']}); check the value and the "
+                          "unit, or add plausibility: accepted with a plausibility_reason")
 
 def check_entity_kind(kind: str) -> str:
     return _choice(kind, ENTITY_KINDS, "entity kind", "other")
@@ -153,16 +216,27 @@ def is_active(fact: dict[str, Any]) -> bool:
     return fact["effective_rank"] != "deprecated" and not fact["superseded_by"]
 
 
-def policy_key(fact: dict[str, Any]) -> tuple[Any, ...]:
+def policy_key(fact: Mapping[str, Any]) -> tuple[Any, ...]:
     as_of = fact.get("as_of") or ""
     return (
         0 if fact["effective_rank"] == "preferred" else 1,
+        CONFIDENCES.index(fact.get("confidence") or "likely"),
         0 if as_of else 1,
         _Desc(as_of),
-        CONFIDENCES.index(fact.get("confidence") or "likely"),
         _Desc(fact["recorded_at"]),
         fact["id"],
     )
+
+
+POLICY_STEPS = ("rank preferred", "higher confidence", "dated", "more recent as-of", "recorded later", "smaller id")
+
+
+def why_better(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    """The policy step that puts claim ``a`` before ``b`` (for notes that say why the best claim changed)."""
+    for step, x, y in zip(POLICY_STEPS, policy_key(a), policy_key(b)):
+        if x != y:
+            return step
+    return "the same"
 
 
 class _Desc:

@@ -39,7 +39,7 @@ def load(project: Any, paths: tuple[str, ...]) -> None:
         project.load_shipped = False
         targets.append(project.facts_dir)
     report = load_paths(project.store, targets, root=project.root)
-    added = ", ".join(f"{n} {k}" for k, n in report.added.items())
+    added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n or k != "properties")
     new_db = " (a new database: the shipped facts/ included)" if not project.load_shipped else ""
     click.echo(f"Loaded {report.files} file(s){new_db}: added {added}; {report.unchanged} already recorded.")
 
@@ -265,9 +265,11 @@ def sources(project: Any, as_json: bool) -> None:
 @pass_project
 def properties(project: Any, as_json: bool) -> None:
     """List the property vocabulary with dimensions and units. Example: kb properties"""
+    from .vocabulary import describe
+
     rows = list(project.store.properties().values())
     if as_json:
-        emit_json(rows)
+        emit_json([describe(r) for r in rows])
         return
     click.echo(table(["NAME", "UNIT", "DIMENSION", "DESCRIPTION"], [[r["name"], r["unit"] or '""', r["dimension"], r["description"]] for r in rows], max_width=70))
 

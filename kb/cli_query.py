@@ -142,17 +142,13 @@ def _across(project: Any, query_name: str, scenario: str, overrides: dict[str, A
             as_json: bool, across: str, known_at: str | None) -> None:
     from . import claims
     from . import explain as ex
+    from .engine import Leaf
     from .errors import KBError
     from .textfmt import fact_value
 
-    entity, prop = claims.split_ref(across)
+    ref = str(project.store.resolve_ref(across))
     store = project.store
-    entity = store.entity(entity)["id"]
-    if prop not in store.properties():
-        from .errors import NotFoundError
-
-        raise NotFoundError("property", prop, list(store.properties()), hint="see `kb properties`")
-    ref = f"{entity}.{prop}"
+    entity, prop = ref.rsplit(".", 1)
     active = [c for c in store.claims(entity, prop, known_at) if claims.is_active(c)]
     if not active:
         raise KBError(f"no active claims for {ref}")
@@ -161,7 +157,7 @@ def _across(project: Any, query_name: str, scenario: str, overrides: dict[str, A
         ev = project.evaluator(overrides=overrides, known_at=known_at, pins={ref: c["id"]})
         result = ev.evaluate(query_name, scenario)
         _check_unit(result, unit, query_name)
-        used = any(r.node.fact and r.node.fact["id"] == c["id"] for r in result.walk() if r.kind == "fact")  # type: ignore[union-attr]
+        used = any(isinstance(r.node, Leaf) and any(f["id"] == c["id"] for f in r.node.claims) for r in result.walk())
         if not used:
             raise KBError(f"query {query_name} in scenario {scenario} does not use {ref}; nothing varies across its claims")
         rows.append([c["id"], fact_value(c), c["source"], c["locator"], ex.shown(result, unit)])

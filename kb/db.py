@@ -63,6 +63,28 @@ def _render_number_claims(conn: Any) -> None:
         conn.exec_driver_sql("ALTER TABLE render_number ADD COLUMN claims TEXT")
 
 
+def _add_columns(conn: Any, table: str, columns: dict[str, str]) -> None:
+    present = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}
+    for name, sql_type in columns.items():
+        if name not in present:  # a new database has them from the models already
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+
+def _claim_qualifiers(conn: Any) -> None:
+    # Claims carry what analysts record (scope, status, ...); properties their plausible range and scopes.
+    _add_columns(conn, "fact", {c: "VARCHAR" for c in (
+        "scope", "status", "configuration", "conditions", "dollar_year", "method_detail", "plausibility",
+        "plausibility_reason")})
+    _add_columns(conn, "property", {"plausible": "VARCHAR", "plausible_low": "FLOAT", "plausible_high": "FLOAT",
+                                    "scopes": "VARCHAR", "origin": "VARCHAR NOT NULL DEFAULT 'schema'"})
+    if _has_table(conn, "_kb_meta"):  # re-read the vocabulary into the new columns
+        conn.exec_driver_sql("DELETE FROM _kb_meta WHERE key = 'properties_sha256'")
+
+
+def _has_table(conn: Any, name: str) -> bool:
+    return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).first() is not None
+
+
 # Ordered; never edit or reorder an applied migration, only append.
 MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("001_base_tables", _create_base_tables),
@@ -70,6 +92,7 @@ MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("003_fact_search", _create_fts),
     ("004_forbid_replace", _forbid_replace),
     ("005_render_number_claims", _render_number_claims),
+    ("006_claim_qualifiers", _claim_qualifiers),
 ]
 
 

@@ -17,7 +17,9 @@ from typing import Any
 from . import formula, units
 from .claims import split_ref
 from .errors import DimensionError, EvaluationError, FileFormatError, KBError, NotFoundError
-from .values import GROUPED_DIGITS, Value, parse_value, split_quantity
+from .selection import COMBINE, PIN_KEYS
+from .units import parse_quantity
+from .values import Value
 from .yamlio import Fields, YMap, read_yaml
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
@@ -52,23 +54,27 @@ class QueryDef:
 
 @dataclass(frozen=True)
 class Binding:
-    """How a scenario supplies one input: a fact, an assumption, or a query."""
+    """How a scenario supplies one input: a fact (claims of ENTITY.PROPERTY), an assumption, or a query."""
 
     name: str
     kind: str  # fact | assumption | query
     where: str
     fact: str | None = None  # entity.property
-    fact_id: str | None = None
-    source: str | None = None
-    rank: str | None = None
+    pins: tuple[tuple[str, str], ...] = ()  # (key, value): source, locator, as_of, a qualifier, id, ...
+    combine: str | None = None  # min | max | median | geomean | span: several claims as one input
     use: str = "interval"  # interval | point
     value: Value | None = None
     unit: str = ""
     reason: str | None = None
+    source: str | None = None  # an assumption's cited source
     locator: str | None = None
     quote: str | None = None
     query: str | None = None
     scenario: str | None = None
+
+    @property
+    def pin_map(self) -> dict[str, str]:
+        return dict(self.pins)
 
 
 @dataclass(frozen=True)
@@ -79,18 +85,6 @@ class ScenarioDef:
     bindings: dict[str, Binding]
     queries: tuple[str, ...]
     where: str
-
-
-def parse_quantity(text: str, *, interval: str | None = None, point: str | None = None) -> tuple[Value, str]:
-    """``"2 to 4 month"`` -> (Value 2..4, "month"); ``"40 %"``; ``"3e12"`` -> unit ""."""
-    parts = split_quantity(text)
-    if GROUPED_DIGITS.search(text or ""):
-        raise KBError(f"{text!r}: write numbers without thousands separators (16384, not 16,384)")
-    if not parts:
-        raise KBError(f"{text!r} is not a value with an optional unit, e.g. '40 %', '2 to 4 month', '3 TB/s'")
-    value, unit = parts
-    units.parse_unit(unit)
-    return parse_value(value, interval=interval, point=point), "" if unit == "1" else unit
 
 
 def _read_list(path: Path, key: str, root: Path) -> tuple[str, list[Any]]:
@@ -267,8 +261,10 @@ def read_scenarios(folder: Path, root: Path, queries: dict[str, QueryDef],
     return scenarios
 
 
-BINDING_KEYS = {"fact", "id", "source", "rank", "use", "value", "unit", "interval", "point", "reason",
-                "locator", "quote", "query", "scenario", "description"}
+FACT_BINDING_KEYS = {"fact", "combine", "use", "reason", "description", *PIN_KEYS}
+ASSUMPTION_KEYS = {"value", "unit", "interval", "point", "reason", "source", "locator", "quote", "use", "description"}
+QUERY_BINDING_KEYS = {"query", "scenario", "reason", "description"}
+BINDING_KEYS = FACT_BINDING_KEYS | ASSUMPTION_KEYS | QUERY_BINDING_KEYS
 
 
 def _bindings(f: Fields, scenario: str, queries: dict[str, QueryDef]) -> dict[str, Binding]:
@@ -292,16 +288,30 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
     kinds = [k for k in ("fact", "value", "query") if g.opt(k) is not None]
     if len(kinds) != 1:
         raise FileFormatError("a binding needs exactly one of 'fact' (entity.property), 'value' (an assumption) or 'query'")
+    allowed = {"fact": FACT_BINDING_KEYS, "value": ASSUMPTION_KEYS, "query": QUERY_BINDING_KEYS}[kinds[0]]
+    extra = sorted(set(g.data) - allowed)
+    if extra:
+        what = {"fact": "a fact binding", "value": "an assumption", "query": "a query binding"}[kinds[0]]
+        raise FileFormatError(f"{extra[0]!r} does not apply to {what}; its keys are: {', '.join(sorted(allowed))}",
+                              where=f"{g.at(extra[0])} scenario input {name}")
     use = g.opt("use") or "interval"
     if use not in ("interval", "point"):
         raise FileFormatError(f"use {use!r} is not one of: interval, point")
     if kinds[0] == "fact":
         ref = g.req("fact")
         split_ref(ref)
-        if g.opt("rank") not in (None, "preferred", "normal", "deprecated"):
-            raise FileFormatError(f"rank {g.opt('rank')!r} is not one of: preferred, normal, deprecated")
-        return Binding(name, "fact", where, fact=ref, fact_id=g.opt("id"), source=g.opt("source"),
-                       rank=g.opt("rank"), use=use, reason=g.opt("reason"))
+        pins = tuple((k, v) for k in PIN_KEYS if (v := g.opt(k)) is not None)
+        for k, v in pins:
+            if not v:
+                raise FileFormatError(f"pin {k!r} is empty")
+        if dict(pins).get("rank") not in (None, "preferred", "normal", "deprecated"):
+            raise FileFormatError(f"rank {dict(pins)['rank']!r} is not one of: preferred, normal, deprecated")
+        combine = g.opt("combine")
+        if combine is not None and combine not in COMBINE:
+            raise FileFormatError(f"combine {combine!r} is not one of: {', '.join(COMBINE)}")
+        if combine is not None and "id" in dict(pins):
+            raise FileFormatError("combine uses several claims; an id pins one")
+        return Binding(name, "fact", where, fact=ref, pins=pins, combine=combine, use=use, reason=g.opt("reason"))
     if kinds[0] == "query":
         qn = g.req("query")
         if qn not in queries:

@@ -23,6 +23,8 @@ from . import formula, units
 from .claims import split_ref
 from .definitions import Binding, Catalog, QueryDef, effective_bindings, input_unit
 from .errors import DimensionError, EvaluationError, KBError, NotFoundError
+from .rows import ClaimRow, SourceRow
+from .selection import combine_claims
 from .values import Value
 
 MAX_RANGED = 16
@@ -38,8 +40,10 @@ class Leaf:
     interval_kind: str
     unit: str  # unit to show the value in
     scenario: str | None = None
-    fact: dict[str, Any] | None = None
-    source: dict[str, Any] | None = None
+    claims: tuple[ClaimRow, ...] = ()  # the fact(s) behind a fact leaf: one, or several combined
+    combine: str | None = None  # how several claims became this value (min, max, median, geomean, span)
+    source: SourceRow | None = None
+    sources: dict[str, SourceRow] = field(default_factory=dict)  # the source of each claim, by id
     reason: str | None = None
     locator: str | None = None
     quote: str | None = None
@@ -47,6 +51,11 @@ class Leaf:
     @property
     def ranged(self) -> bool:
         return self.low is not None or self.high is not None
+
+    @property
+    def fact(self) -> ClaimRow | None:
+        """The one claim behind a fact leaf (the first, policy-best, of combined claims); None otherwise."""
+        return self.claims[0] if self.claims else None
 
 
 @dataclass
@@ -118,13 +127,13 @@ class Evaluator:
         self.known_at = known_at
         self.pins = pins or {}
         self._nodes: dict[tuple[str, str], QNode] = {}
-        self._sources: dict[str, dict[str, Any]] | None = None
+        self._sources: dict[str, SourceRow] | None = None
         self.seen_inputs: set[str] = set()
-        self._facts: dict[tuple[Any, ...], dict[str, Any]] = {}  # one lookup per binding per evaluator
+        self._facts: dict[tuple[Any, ...], tuple[ClaimRow, ...]] = {}  # one lookup per binding per evaluator
         self._n = 1
 
     @property
-    def sources(self) -> dict[str, dict[str, Any]]:
+    def sources(self) -> dict[str, SourceRow]:
         if self._sources is None:
             self._sources = self.store.sources()
         return self._sources
@@ -186,31 +195,41 @@ class Evaluator:
                         b.value.kind, b.unit, defined_in, source=src, reason=b.reason, locator=b.locator,
                         quote=b.quote), b.unit
         assert b.fact is not None
-        entity, prop = split_ref(b.fact)
-        memo_key = (b.fact, b.fact_id, b.source, b.rank)
+        return self.fact_leaf(b, scenario), self.store.property(split_ref(b.fact)[1])["unit"]
+
+    def fact_leaf(self, b: Binding, scenario: str | None) -> Leaf:
+        """The leaf a fact binding reads: its pinned, best or combined claim(s), as of ``known_at``."""
+        assert b.fact is not None
         try:
-            if memo_key in self._facts:
-                fact = self._facts[memo_key]
-            elif b.fact in self.pins:
-                fact = self.store.fact(self.pins[b.fact], self.known_at)
-            elif b.fact_id:
-                fact = self.store.fact(b.fact_id, self.known_at)
-                if (fact["entity"], fact["property"]) != (self.store.entity(entity)["id"], prop):
-                    raise KBError(f"fact {b.fact_id} is not a claim of {b.fact}")
-            else:
-                fact = self.store.best(entity, prop, source=b.source, rank=b.rank, known_at=self.known_at)
-            self._facts[memo_key] = fact
+            ref = self.store.resolve_ref(b.fact)
+            pins, combine = b.pin_map, b.combine
+            if str(ref) in self.pins:  # --across and q(claims=...): this evaluation uses one given claim
+                pins, combine = {"id": self.pins[str(ref)]}, None
+            memo_key = (str(ref), tuple(sorted(pins.items())), combine)
+            if memo_key not in self._facts:
+                self._facts[memo_key] = tuple(self.store.select(ref, pins, combine, self.known_at))
+            found = self._facts[memo_key]
         except KBError as exc:
             raise (exc if exc.where else exc.at(b.where)) from None
-        unit = fact["unit"]
-        factor = units.si_factor(unit)
         use_interval = b.use == "interval"
-        low = fact["si_low"] if use_interval else None
-        high = fact["si_high"] if use_interval else None
-        return Leaf(f"fact:{fact['id']}" + ("" if use_interval else ":point"), "fact", fact["value"] * factor, low, high,
-                    fact["interval_kind"] if use_interval else "exact", unit, scenario, fact=fact,
-                    source=self.sources.get(fact["source"]), reason=b.reason,
-                    locator=fact["locator"], quote=fact["quote"]), self.store.properties()[prop]["unit"]
+        first = found[0]
+        if combine:
+            c = combine_claims(found, combine)
+            point, low, high = c.point, c.low, c.high
+            kind = "range" if low is not None and high is not None else "at_least" if low is not None \
+                else "at_most" if high is not None else "exact"
+            key = f"facts:{combine}:" + ",".join(f["id"] for f in found)
+            unit = self.store.property(first["property"])["unit"] or first["unit"]
+        else:
+            point, low, high, kind = first["si_value"], first["si_low"], first["si_high"], first["interval_kind"]
+            key, unit = f"fact:{first['id']}", first["unit"]
+        if not use_interval:
+            low = high = None
+            kind, key = "exact", key + ":point"
+        return Leaf(key, "fact", point, low, high, kind, unit, scenario, claims=found, combine=combine,
+                    source=self.sources.get(first["source"]), reason=b.reason,
+                    sources={f["source"]: self.sources[f["source"]] for f in found if f["source"] in self.sources},
+                    locator=first["locator"], quote=first["quote"])
 
     def _leaf_set(self, name: str, value: Value, unit: str) -> Leaf:
         factor = units.si_factor(unit)
@@ -315,7 +334,8 @@ def _refuse_bare_percent(leaf: Leaf, name: str, want: str, where: str) -> None:
 
 def parse_override(text: str) -> tuple[str, tuple[Value, str]]:
     """``NAME=VALUE`` or ``NAME=VALUE UNIT`` (``utilization=50 %``, ``window="2 to 4 s"``)."""
-    from .definitions import NAME, parse_quantity
+    from .definitions import NAME
+    from .units import parse_quantity
 
     name, sep, rest = text.partition("=")
     name = name.strip()

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from . import formula
+from .claims import QUALIFIERS
 from .engine import Leaf, QNode, Result
 from .numfmt import interval, sig, with_unit
+from .rows import ClaimRow, SourceRow
 
 
-def _source_json(src: dict[str, Any] | None) -> dict[str, Any] | None:
+def _source_json(src: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not src:
         return None
     return {"id": src["id"], "title": src["title"], "url": src["url"]}
+
+
+def _claim_json(f: ClaimRow, src: SourceRow | None) -> dict[str, Any]:
+    return {
+        "id": f["id"], "entity": f["entity"], "property": f["property"], "value_text": f["value_text"],
+        "unit": f["unit"], "source": _source_json(src), "locator": f["locator"], "quote": f["quote"],
+        "as_of": f["as_of"], "method": f["method"], "confidence": f["confidence"],
+        **{q: f[q] for q in QUALIFIERS if f.get(q)},  # type: ignore[literal-required]
+    }
 
 
 def result_json(r: Result, unit: str | None = None) -> dict[str, Any]:
@@ -30,12 +42,13 @@ def result_json(r: Result, unit: str | None = None) -> dict[str, Any]:
     else:
         assert isinstance(node, Leaf)
         out["interval_kind"] = node.interval_kind
-        if node.kind == "fact" and node.fact:
-            f = node.fact
-            out["fact"] = {
-                "id": f["id"], "entity": f["entity"], "property": f["property"], "value_text": f["value_text"],
-                "source": _source_json(node.source), "locator": f["locator"], "quote": f["quote"],
-            }
+        if node.kind == "fact" and node.claims:
+            described = [_claim_json(f, node.sources.get(f["source"])) for f in node.claims]
+            if node.combine:
+                out["combine"] = node.combine
+                out["facts"] = described
+            else:
+                out["fact"] = described[0]
         else:
             out["reason"] = node.reason
             if node.source:
@@ -95,7 +108,7 @@ def substituted(r: Result) -> str:
     values = {c.name: c for c in r.inputs}
     text = r.node.query.formula
     out, last = [], 0
-    for kind, tok, pos in formula._tokens(text):
+    for kind, tok, pos in formula.tokens(text):
         if kind == "name" and tok in values:
             out.append(text[last:pos])
             shown_value = shown(values[tok], digits=4)
@@ -122,6 +135,11 @@ def citation(leaf: Leaf) -> str:
     if src.get("url"):
         text += f" <{src['url']}>"
     return text
+
+
+def qualifier_suffix(f: Mapping[str, Any]) -> str:
+    """``, scope it-load, status planned``: a claim's qualifiers in a derivation line ("" if none)."""
+    return "".join(f", {q.replace('_', ' ')} {f[q]}" for q in QUALIFIERS if f.get(q))
 
 
 def explain(r: Result, unit: str | None = None) -> str:
@@ -153,17 +171,30 @@ def explain(r: Result, unit: str | None = None) -> str:
     for key, leaf_result in leaves.items():
         leaf = leaf_result.node
         assert isinstance(leaf, Leaf)
-        value = with_unit(leaf.fact["value_text"], leaf.unit) if leaf.fact else shown(leaf_result, digits=4)
-        if leaf.kind == "fact" and leaf.fact:
+        value = with_unit(leaf.fact["value_text"], leaf.fact["unit"]) if leaf.fact and not leaf.combine \
+            else shown(leaf_result, digits=4)
+        if leaf.kind == "fact" and leaf.combine:
+            f = leaf.claims[0]
+            head = f"{leaf.combine} of {len(leaf.claims)} claims of {f['entity']}.{f['property']}"
+        elif leaf.kind == "fact" and leaf.fact:
             head = f"fact {leaf.fact['id']}: {leaf.fact['entity']}.{leaf.fact['property']}, {leaf.fact['method']}"
+            head += qualifier_suffix(leaf.fact)
         elif leaf.kind == "set":
             head = "set on the command line"
         else:
             head = f"assumption of scenario {leaf.scenario}"
-        cite = citation(leaf)
-        mark = f" [{citations.setdefault(cite, len(citations) + 1)}]" if cite else ""
         where = "" if used_in[key] == r.scenario else f" [{used_in[key]}]"
-        lines.append(f"  {leaf_result.name}{where} = {value}  ({head}){mark}")
+        if leaf.combine:
+            lines.append(f"  {leaf_result.name}{where} = {value}  ({head})")
+            for f in leaf.claims:
+                cite = citation(Leaf(f"fact:{f['id']}", "fact", f["si_value"], None, None, "exact", f["unit"],
+                                     source=leaf.sources.get(f["source"]), locator=f["locator"], quote=f["quote"]))
+                mark = f" [{citations.setdefault(cite, len(citations) + 1)}]" if cite else ""
+                lines.append(f"      fact {f['id']}: {f['value_text']} {f['unit']}".rstrip() + qualifier_suffix(f) + mark)
+        else:
+            cite = citation(leaf)
+            mark = f" [{citations.setdefault(cite, len(citations) + 1)}]" if cite else ""
+            lines.append(f"  {leaf_result.name}{where} = {value}  ({head}){mark}")
         if leaf.fact and leaf.fact["interval_kind"] != leaf.interval_kind:
             lines.append(f"      used as its point value {with_unit(sig(leaf.fact['value'], 4), leaf.unit)}")
         if leaf.reason:

@@ -87,7 +87,7 @@ class Call:
 Node = Num | Name | Neg | Bin | Call
 
 
-def _tokens(text: str) -> list[tuple[str, str, int]]:
+def tokens(text: str) -> list[tuple[str, str, int]]:
     out, pos = [], 0
     text = text.rstrip()
     while pos < len(text):
@@ -109,7 +109,7 @@ class _Parser:
     def __init__(self, text: str, names: set[str]) -> None:
         self.text = text
         self.names = names
-        self.toks = _tokens(text)
+        self.toks = tokens(text)
         self.i = 0
         self.depth = 0
         if len(self.toks) > MAX_TOKENS:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .claims import split_ref
 from .engine import Leaf, QNode
 from .errors import KBError
+
+if TYPE_CHECKING:
+    from .project import Project
 
 
 def _paths(node: Leaf | QNode, match: Any, trail: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -19,7 +21,7 @@ def _paths(node: Leaf | QNode, match: Any, trail: tuple[str, ...]) -> list[tuple
     return out
 
 
-def uses(project: Any, target: str, known_at: str | None = None) -> list[dict[str, Any]]:
+def uses(project: Project, target: str, known_at: str | None = None) -> list[dict[str, Any]]:
     """Every (scenario, query) whose derivation reaches ``target``: a fact id (or prefix) or entity.property.
     Only the queries a scenario lists under ``queries:`` count (all, if it lists none).
 
@@ -28,20 +30,15 @@ def uses(project: Any, target: str, known_at: str | None = None) -> list[dict[st
     """
     store = project.store
     if "." in target:
-        entity, prop = split_ref(target)
-        entity = store.entity(entity)["id"]
-        if prop not in store.properties():
-            from .errors import NotFoundError
-
-            raise NotFoundError("property", prop, list(store.properties()))
+        ref = store.resolve_ref(target)
 
         def match(leaf: Leaf) -> bool:
-            return bool(leaf.fact and leaf.fact["entity"] == entity and leaf.fact["property"] == prop)
+            return any(f["entity"] == ref.entity and f["property"] == ref.prop for f in leaf.claims)
     else:
         fact_id = store.fact(target)["id"]
 
         def match(leaf: Leaf) -> bool:
-            return bool(leaf.fact and leaf.fact["id"] == fact_id)
+            return any(f["id"] == fact_id for f in leaf.claims)
 
     catalog = project.catalog
     ev = project.evaluator(known_at=known_at)

@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from . import claims
-from .errors import ConflictError, FileFormatError, KBError, NotFoundError, UnitError
+from .errors import AppendOnlyError, ConflictError, FileFormatError, KBError, NotFoundError, UnitError
 from .values import now_stamp, parse_date, parse_timestamp
 from .yamlio import Fields, YMap, dump_yaml, read_text, read_yaml, ymap
 
-TOP_KEYS = {"sources", "entities", "facts", "events"}
+TOP_KEYS = {"properties", "sources", "entities", "facts", "events"}
 SOURCE_KEYS = {"id", "title", "authors", "publisher", "url", "archive_url", "published", "accessed", "kind", "text", "recorded_at"}
 ENTITY_KEYS = {"id", "kind", "name", "aliases", "part_of", "recorded_at"}
 FACT_KEYS = {
     "id", "entity", "property", "value", "unit", "interval", "point", "as_of", "source", "locator",
     "quote", "method", "confidence", "rank", "rank_reason", "note", "supersedes", "recorded_at",
+    *claims.OPTIONAL_ID_FIELDS,
 }
 EVENT_KEYS = {"id", "fact", "rank", "reason", "recorded_at"}
 COMPARED = {
@@ -30,7 +31,8 @@ COMPARED = {
 @dataclass
 class LoadReport:
     files: int = 0
-    added: dict[str, int] = field(default_factory=lambda: {"sources": 0, "entities": 0, "facts": 0, "events": 0})
+    added: dict[str, int] = field(default_factory=lambda: {"properties": 0, "sources": 0, "entities": 0, "facts": 0,
+                                                            "events": 0})
     unchanged: int = 0
 
 
@@ -88,7 +90,7 @@ class _Pending:
         self.facts: dict[str, dict[str, Any]] = {}
         self.superseded = {r["supersedes"]: r["id"] for r in store.sql("SELECT id, supersedes FROM fact WHERE supersedes IS NOT NULL")}
         self.event_ids = {r["id"] for r in store.sql("SELECT id FROM event")}
-        self.new: dict[str, list[dict[str, Any]]] = {"source": [], "entity": [], "fact": [], "event": []}
+        self.new: dict[str, list[dict[str, Any]]] = {"property": [], "source": [], "entity": [], "fact": [], "event": []}
         self.unchanged = 0
         self.stamp = now_stamp()
         self._texts: dict[Path, str] = {}
@@ -106,6 +108,18 @@ class _Pending:
                 where=where,
             )
         self.unchanged += 1
+
+    def property(self, item: Any, file: str) -> None:
+        """A vocabulary addition declared in a fact file (``properties:``), loaded with the facts that use it."""
+        from .vocabulary import PROPERTY_KEYS, check_declared, property_row
+
+        f = Fields(item, file, "property", PROPERTY_KEYS)
+        row = property_row(f, "facts")
+        if check_declared(row, self.properties.get(row["name"]), f.at("name")):
+            self.properties[row["name"]] = row
+            self.new["property"].append(dict(row))
+        else:
+            self.unchanged += 1
 
     def source(self, item: Any, file: str) -> None:
         f = Fields(item, file, "source", SOURCE_KEYS)
@@ -226,7 +240,7 @@ class _Pending:
         if (old["entity"], old["property"]) != (row["entity"], row["property"]):
             raise ConflictError(f"a correction of fact {old_id} must be for {old['entity']}.{old['property']}", where=where)
         if old_id in self.superseded:
-            raise ConflictError(f"fact {old_id} is already superseded by {self.superseded[old_id]}; supersede that one",
+            raise AppendOnlyError(f"fact {old_id} is already superseded by {self.superseded[old_id]}; supersede that one",
                                 where=where)
         self.superseded[old_id] = row["id"]
 
@@ -290,8 +304,8 @@ def load_paths(store: Any, paths: list[Path], root: Path | None = None, dry_run:
             if data.get(key) is not None and not isinstance(data[key], list):
                 raise FileFormatError(f"{key!r} must be a list", where=f"{label}:{data.line_of(key)}")
         docs.append((label, data))
-    # sources and entities of every file first, so facts may reference them from any file
-    for kind, method in (("sources", pending.source), ("entities", pending.entity)):
+    # properties, sources and entities of every file first, so facts may reference them from any file
+    for kind, method in (("properties", pending.property), ("sources", pending.source), ("entities", pending.entity)):
         for label, data in docs:
             for item in data.get(kind) or []:
                 method(item, label)
@@ -304,8 +318,8 @@ def load_paths(store: Any, paths: list[Path], root: Path | None = None, dry_run:
         _write(store, pending)
     report = LoadReport(files=len(files), unchanged=pending.unchanged)
     report.added = {
-        "sources": len(pending.new["source"]), "entities": len(pending.new["entity"]),
-        "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
+        "properties": len(pending.new["property"]), "sources": len(pending.new["source"]),
+        "entities": len(pending.new["entity"]), "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
     }
     return report
 
@@ -313,8 +327,10 @@ def load_paths(store: Any, paths: list[Path], root: Path | None = None, dry_run:
 def _write(store: Any, pending: _Pending) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
-        for table in ("source", "entity", "fact", "event"):
+        for table in ("property", "source", "entity", "fact", "event"):
             store.insert(table, pending.new[table], conn)
+    if pending.new["property"]:
+        store.refresh_properties()
 
 
 def load_rows(
@@ -371,13 +387,20 @@ def export_data(store: Any) -> dict[str, Any]:
             "as_of": f["as_of"], "source": f["source"], "locator": f["locator"], "quote": f["quote"],
             "method": f["method"], "confidence": f["confidence"], "rank": f["rank"],
             "rank_reason": f["rank_reason"], "note": f["note"], "supersedes": f["supersedes"],
+            **{k: f[k] for k in claims.OPTIONAL_ID_FIELDS},
             "recorded_at": f["recorded_at"],
         }))
     events = [
         {"id": e["id"], "fact": e["fact"], "rank": e["rank"], "reason": e["reason"], "recorded_at": e["recorded_at"]}
         for e in store.sql("SELECT * FROM event ORDER BY recorded_at, id")
     ]
-    return {"sources": sources, "entities": entities, "facts": facts, "events": events}
+    properties = [
+        _clean({"name": p["name"], "unit": p["unit"], "description": p["description"], "plausible": p["plausible"],
+                "scopes": json.loads(p["scopes"] or "[]")})
+        for p in store.properties().values() if p["origin"] == "facts"
+    ]
+    out = {"sources": sources, "entities": entities, "facts": facts, "events": events}
+    return {"properties": properties, **out} if properties else out
 
 
 def export_yaml(store: Any) -> str:

@@ -48,6 +48,11 @@ class Property(SQLModel, table=True):
     dimension: str
     si_unit: str
     description: str
+    plausible: str | None = None  # as written, e.g. "1% to 100%"
+    plausible_low: float | None = None  # SI
+    plausible_high: float | None = None  # SI
+    scopes: str | None = None  # JSON list of allowed scope values
+    origin: str = "schema"  # schema (a vocabulary file) | facts (a properties: list in a fact file)
 
 
 class FactBase(SQLModel):
@@ -73,6 +78,16 @@ class FactBase(SQLModel):
     rank_reason: str | None = None
     note: str | None = None
     supersedes: str | None = Field(default=None, foreign_key="fact.id", index=True)
+    # qualifiers: part of the claim's content; claims that differ in scope, status or configuration
+    # are different quantities, not competing values of one
+    scope: str | None = None
+    status: str | None = None
+    configuration: str | None = None
+    conditions: str | None = None
+    dollar_year: str | None = None
+    method_detail: str | None = None
+    plausibility: str | None = None  # "accepted": a value outside the property's plausible range, on purpose
+    plausibility_reason: str | None = None
 
 
 class Fact(FactBase, table=True):

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import KBError
+
+if TYPE_CHECKING:
+    from .definitions import Catalog
+    from .engine import Evaluator
+    from .store import Store
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -34,8 +39,8 @@ class Project:
 
     root: Path
     db_path: Path
-    _store: Any = field(default=None, repr=False)
-    _catalog: Any = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
+    _catalog: Catalog | None = field(default=None, repr=False)
     _created: list[Path] = field(default_factory=list, repr=False)  # what opening the store made
     load_shipped: bool = True  # a new database starts with facts/; `kb load PATH` into a new one does not
 
@@ -66,7 +71,7 @@ class Project:
         return self.root / "templates"
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The fact store; a database that does not exist yet is created with the shipped facts."""
         if self._store is None:
             from .store import Store
@@ -91,7 +96,7 @@ class Project:
         self._created = []
 
     @property
-    def catalog(self) -> Any:
+    def catalog(self) -> Catalog:
         """Every query and scenario, read and checked once."""
         if self._catalog is None:
             from .definitions import Catalog
@@ -99,7 +104,11 @@ class Project:
             self._catalog = Catalog.read(self.root)
         return self._catalog
 
-    def evaluator(self, **options: Any) -> Any:
+    def use_catalog(self, catalog: Catalog) -> None:
+        """Use this catalog (``kb check`` reads one leniently, keeping the valid rest) instead of reading it."""
+        self._catalog = catalog
+
+    def evaluator(self, **options: Any) -> Evaluator:
         from .engine import Evaluator
 
         return Evaluator(self.store, self.catalog, **options)

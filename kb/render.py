@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import numfmt, units
+from .definitions import Binding
 from .engine import Leaf, QNode, Result
 from .errors import KBError, TemplateError
 from .yamlio import read_text
@@ -179,7 +181,7 @@ class RenderContext:
         self.numbers: list[dict[str, Any]] = []
         self.inputs: dict[tuple[str, str], str] = {}
         self.shown_steps: set[tuple[str, str, str]] = set()  # derivation steps already in the document
-        self._evaluator = project.evaluator()
+        self.evaluator = project.evaluator()
 
     def footnote(self, source_id: str, locator: str | None, quote: str | None = None, note: str | None = None) -> str:
         if source_id not in self.sources:
@@ -197,10 +199,13 @@ class RenderContext:
         return f"[^{fn.number}]"
 
     def cite_leaf(self, leaf: Leaf) -> str:
-        if leaf.kind == "fact" and leaf.fact:
-            f = leaf.fact
-            self.inputs[("fact", f["id"])] = f"{f['entity']}.{f['property']} = {f['value_text']} {f['unit']}".strip()
-            return self.footnote(f["source"], f["locator"], f["quote"], self.conflict_note(f))
+        if leaf.kind == "fact" and leaf.claims:
+            marks = []
+            for f in leaf.claims:
+                self.inputs[("fact", f["id"])] = f"{f['entity']}.{f['property']} = {f['value_text']} {f['unit']}".strip()
+                note = self.conflict_note(f) if leaf.combine is None else None
+                marks.append(self.footnote(f["source"], f["locator"], f["quote"], qualifier_note(f, note)))
+            return "".join(marks)
         self.inputs[("assumption", leaf.key)] = f"{leaf.key.split(':')[-1]} = {leaf.interval_kind} {leaf.point} SI ({leaf.reason})"
         if leaf.source:
             return self.footnote(leaf.source["id"], leaf.locator, leaf.quote)
@@ -240,19 +245,19 @@ class RenderContext:
             parts.append(f"The same value for {ref} is also given by {'; '.join(where(c) for c in agree)}.")
         return " ".join(parts)
 
-    def evaluate(self, query: str, scenario: str | None, claims: dict[str, str] | None = None) -> Result:
-        """Evaluate in ``scenario`` (default: -s); ``claims`` pins ENTITY.PROPERTY to one source's claim."""
-        from .claims import split_ref
-
+    def evaluate(self, query: str, scenario: str | None, claims: dict[str, Any] | None = None) -> Result:
+        """Evaluate in ``scenario`` (default: -s); ``claims`` pins ENTITY.PROPERTY to one claim: a source id,
+        or a mapping of pins ({"source": ..., "locator": ...})."""
         name = scenario or self.scenario
         if not name:
             raise KBError(f"q({query!r}) names no scenario and no default scenario was given (-s)")
         if not claims:
-            return self._evaluator.evaluate(query, name)
+            return self.evaluator.evaluate(query, name)
         pins = {}
-        for ref, source in claims.items():
-            entity, prop = split_ref(ref)
-            pins[ref] = self.project.store.best(entity, prop, source=source)["id"]
+        for ref, pin in claims.items():
+            wanted = {"source": pin} if isinstance(pin, str) else dict(pin)
+            resolved = self.project.store.resolve_ref(ref)
+            pins[str(resolved)] = self.project.store.select(resolved, wanted)[0]["id"]
         return self.project.evaluator(pins=pins).evaluate(query, name)
 
     def record(self, kind: str, ref: str, scenario: str | None, unit: str, text: str,
@@ -309,7 +314,7 @@ class Number:
 
 def _sorted_marks(marks: Any) -> str:
     """``[^3][^1][^3]`` -> ``[^1][^3]``."""
-    numbers = sorted({int(m[2:-1]) for m in marks if m})
+    numbers = sorted({int(n) for m in marks for n in re.findall(r"\[\^([0-9]+)\]", m)})
     return "".join(f"[^{n}]" for n in numbers)
 
 
@@ -321,7 +326,25 @@ def _leaves(r: Result) -> list[Leaf]:
     return out
 
 
-def approx(claim: dict[str, Any]) -> str:
+def qualifier_text(claim: Mapping[str, Any], pattern: str = "{}") -> str:
+    """``scope it-load, status planned, 2023 dollars``: a claim's qualifiers for prose ("" if none)."""
+    from .claims import QUALIFIERS
+
+    parts = []
+    for q in QUALIFIERS:
+        v = claim.get(q)
+        if v:
+            parts.append(f"{v} dollars" if q == "dollar_year" else f"{q.replace('_', ' ')}: {v}")
+    return pattern.format(", ".join(parts)) if parts else ""
+
+
+def qualifier_note(claim: Mapping[str, Any], note: str | None) -> str | None:
+    """A footnote's note for a claim: its qualifiers (so a reader sees what the figure covers), then ``note``."""
+    text = qualifier_text(claim, "Qualifiers: {}.")
+    return " ".join(x for x in (text, note) if x) or None
+
+
+def approx(claim: Mapping[str, Any]) -> str:
     """``~`` for a claim its source hedged ("about 100K")."""
     return "~" if claim["interval_kind"] == "approximate" else ""
 
@@ -358,21 +381,20 @@ GLOBALS = ("q", "fact", "given", "cite", "derivation", "conflicts")
 
 def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
     from . import claims as claims_mod
-    from .engine import Leaf as LeafNode
 
     def q(query: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
-          digits: int = 2, claims: dict[str, str] | None = None, point: bool = False) -> Number:
+          digits: int = 2, claims: dict[str, Any] | None = None, point: bool = False) -> Number:
         r = ctx.evaluate(query, scenario, claims)
         return Number(ctx, r, "query", query, unit, style, digits, claims, point)
 
     def fact(ref: str, source: str | None = None, unit: str | None = None, style: str | None = None,
-             digits: int = 3, point: bool = False) -> Number:
-        entity, prop = claims_mod.split_ref(ref)
-        f = project.store.best(entity, prop, source=source)
-        factor = units.si_factor(f["unit"])
-        leaf = LeafNode(f"fact:{f['id']}", "fact", f["value"] * factor, f["si_low"], f["si_high"], f["interval_kind"],
-                        f["unit"], fact=f, source=ctx.sources.get(f["source"]), locator=f["locator"], quote=f["quote"])
-        r = Result(ref, "fact", leaf.point, leaf.low, leaf.high, f["unit"], leaf)
+             digits: int = 3, point: bool = False, combine: str | None = None, **pins: str) -> Number:
+        """The claim ``ref`` means (best by the policy, or pinned: source=, locator=, scope=, ...), or several
+        combined (combine="median"), read through the engine like a scenario's fact binding."""
+        pinned = tuple((k, v) for k, v in ({"source": source} | pins).items() if v is not None)
+        b = Binding(ref, "fact", f"fact({ref!r})", fact=ref, pins=pinned, combine=combine)
+        leaf = ctx.evaluator.fact_leaf(b, None)
+        r = Result(ref, "fact", leaf.point, leaf.low, leaf.high, leaf.unit, leaf)
         return Number(ctx, r, "fact", ref, unit, style, digits, point=point)
 
     def given(name: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
@@ -391,7 +413,7 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
         defined_in, b = bindings[name]
         if b.kind == "query":
             return q(b.query, b.scenario or sc, unit, style, 2 if digits is None else digits, point=point)  # type: ignore[arg-type]
-        leaf, _ = ctx._evaluator.bind(b, defined_in, sc, ())
+        leaf, _ = ctx.evaluator.bind(b, defined_in, sc, ())
         r = Result(name, leaf.kind, leaf.point, leaf.low, leaf.high, leaf.unit, leaf)
         return Number(ctx, r, "input", f"{sc}.{name}", unit, style, 3 if digits is None else digits, point=point)
 
@@ -402,12 +424,8 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
         return derivation_markdown(ctx, number.result, repeat=repeat)
 
     def conflicts(ref: str) -> Claims:
-        entity, prop = claims_mod.split_ref(ref)
-        entity = project.store.entity(entity)["id"]
-        if prop not in project.store.properties():
-            from .errors import NotFoundError
-
-            raise NotFoundError("property", prop, list(project.store.properties()), hint="see `kb properties`")
+        r = project.store.resolve_ref(ref)
+        entity, prop = r.entity, r.prop
         active = [c for c in project.store.claims(entity, prop) if claims_mod.is_active(c)]
         if not active:
             raise KBError(f"conflicts({ref!r}): no active claims of {entity}.{prop}")
@@ -416,6 +434,7 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
             mark = ctx.footnote(c["source"], c["locator"], c["quote"])
             ctx.inputs[("fact", c["id"])] = f"{ref} = {c['value_text']} {c['unit']}".strip()
             text = approx(c) + format_value(c["si_value"], c["si_low"], c["si_high"], c["unit"], None, 3)
+            text += qualifier_text(c, " ({})")
             ctx.record("claim", ref, None, c["unit"], text, c["value"], c["low"], c["high"])
             out.append({"text": text, "note": mark, "source": ctx.sources[c["source"]]["title"],
                         "value_text": c["value_text"], "id": c["id"]})
@@ -487,8 +506,6 @@ def template_problems(project: Any, template: Template) -> list[tuple[int | None
     (``q("name", "scenario")``, ``fact("entity.property")``) to things that do not exist."""
     from jinja2 import TemplateSyntaxError, meta, nodes
 
-    from .claims import split_ref
-
     ctx = RenderContext(project, None)
     env = environment(project, ctx, [template.path.parent])
     source = read_text(template.path)
@@ -522,12 +539,7 @@ def template_problems(project: Any, template: Template) -> list[tuple[int | None
                 if isinstance(second, str):
                     catalog.scenario(second)
             elif fn in ("fact", "conflicts") and isinstance(first, str):
-                entity, prop = split_ref(first)
-                project.store.entity(entity)
-                if prop not in project.store.properties():
-                    from .errors import NotFoundError
-
-                    raise NotFoundError("property", prop, list(project.store.properties()))
+                project.store.resolve_ref(first)
             elif fn == "given" and isinstance(second, str):
                 catalog.scenario(second)
         except KBError as exc:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from . import claims, db
-from .errors import AppendOnlyError, ConflictError, KBError, NotFoundError
+from sqlalchemy.engine import Connection, Engine
+
+from . import claims, db, selection
+from .errors import ConflictError, KBError, NotFoundError
+from .rows import ClaimRow, EntityRow, EventRow, PropertyRow, SourceRow
 from .values import now_stamp, parse_timestamp
 
 
@@ -15,14 +20,25 @@ def _rows(result: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in result]
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A resolved ``ENTITY.PROPERTY``: the entity's id (not an alias) and a property of the vocabulary."""
+
+    entity: str
+    prop: str
+
+    def __str__(self) -> str:
+        return f"{self.entity}.{self.prop}"
+
+
 class Store:
     """One SQLite knowledge base. Writes are transactions; history is append-only."""
 
-    def __init__(self, engine: Any, root: Path, path: Path) -> None:
+    def __init__(self, engine: Engine, root: Path, path: Path) -> None:
         self.engine = engine
         self.root = root
         self.path = path
-        self._properties: dict[str, dict[str, Any]] | None = None  # the vocabulary changes only by sync
+        self._properties: dict[str, PropertyRow] | None = None  # the vocabulary changes only by sync or load
 
     @classmethod
     def open(cls, path: Path, root: Path, *, load_shipped: bool = True) -> Store:
@@ -32,7 +48,7 @@ class Store:
         fresh = not path.exists() or path.stat().st_size == 0  # a 0-byte file is a new database too
         try:
             store = cls(db.engine_for(path), root, path)
-            sync_properties(store, root / "schema" / "properties.yaml")
+            sync_properties(store, root)
             if fresh and load_shipped and (root / "facts").is_dir():
                 load_paths(store, [root / "facts"], root=root)
         except BaseException:
@@ -46,34 +62,67 @@ class Store:
         with self.engine.connect() as conn:
             return _rows(conn.exec_driver_sql(query, params))
 
-    def properties(self) -> dict[str, dict[str, Any]]:
+    def properties(self) -> dict[str, PropertyRow]:
         if self._properties is None:
-            self._properties = {r["name"]: r for r in self.sql("SELECT * FROM property ORDER BY name")}
+            rows = self.sql("SELECT * FROM property ORDER BY name")
+            self._properties = {r["name"]: cast(PropertyRow, r) for r in rows}
         return self._properties
 
-    def sources(self) -> dict[str, dict[str, Any]]:
-        return {r["id"]: r for r in self.sql("SELECT * FROM source ORDER BY id")}
+    def refresh_properties(self) -> None:
+        """Forget the cached vocabulary (after a sync or a load that declared properties)."""
+        self._properties = None
 
-    def entities(self) -> dict[str, dict[str, Any]]:
-        return {r["id"]: r for r in self.sql("SELECT * FROM entity ORDER BY id")}
+    def upsert_property(self, conn: Connection, p: PropertyRow) -> None:
+        conn.exec_driver_sql(
+            "INSERT INTO property (name, unit, dimension, si_unit, description, plausible, plausible_low, "
+            "plausible_high, scopes, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET unit = excluded.unit, dimension = excluded.dimension, "
+            "si_unit = excluded.si_unit, description = excluded.description, plausible = excluded.plausible, "
+            "plausible_low = excluded.plausible_low, plausible_high = excluded.plausible_high, "
+            "scopes = excluded.scopes, origin = excluded.origin",
+            (p["name"], p["unit"], p["dimension"], p["si_unit"], p["description"], p["plausible"],
+             p["plausible_low"], p["plausible_high"], p["scopes"], p["origin"]),
+        )
 
-    def entity(self, entity_id: str) -> dict[str, Any]:
-        rows = self.sql("SELECT * FROM entity WHERE id = ?", (entity_id,))
+    def sources(self) -> dict[str, SourceRow]:
+        return {r["id"]: cast(SourceRow, r) for r in self.sql("SELECT * FROM source ORDER BY id")}
+
+    def entities(self) -> dict[str, EntityRow]:
+        return {r["id"]: cast(EntityRow, r) for r in self.sql("SELECT * FROM entity ORDER BY id")}
+
+    def entity(self, entity_id: str) -> EntityRow:
+        """An entity by id or alias; case does not matter (``h100`` finds the alias ``H100``)."""
+        wanted = entity_id.strip().casefold()
+        rows = self.sql("SELECT * FROM entity WHERE id = ?", (entity_id.strip().lower(),))
         if rows:
-            return rows[0]
-        aliased = [
-            e for e in self.entities().values() if entity_id in json.loads(e["aliases"] or "[]")
-        ]
+            return cast(EntityRow, rows[0])
+        everything = self.entities()
+        aliased = [e for e in everything.values()
+                   if wanted in {a.casefold() for a in json.loads(e["aliases"] or "[]")}]
         if len(aliased) == 1:
             return aliased[0]
-        raise NotFoundError("entity", entity_id, list(self.entities()))
+        if len(aliased) > 1:
+            raise KBError(f"{entity_id!r} names several entities ({', '.join(e['id'] for e in aliased)}); use an id")
+        names = list(everything) + [a for e in everything.values() for a in json.loads(e["aliases"] or "[]")]
+        raise NotFoundError("entity", entity_id, names, hint="see `kb facts` or `kb sql \"SELECT id, aliases FROM entity\"`")
+
+    def property(self, prop: str) -> PropertyRow:
+        found = self.properties().get(prop)
+        if found is None:
+            raise NotFoundError("property", prop, list(self.properties()), hint="see `kb properties`")
+        return found
+
+    def resolve_ref(self, ref: str) -> Ref:
+        """``ENTITY.PROPERTY`` (an alias for the entity is fine) -> the entity's id and a known property."""
+        entity, prop = claims.split_ref(ref)
+        return Ref(self.entity(entity)["id"], self.property(prop)["name"])
 
     def fact_ids(self) -> list[str]:
         return [r["id"] for r in self.sql("SELECT id FROM fact")]
 
     def claims(
         self, entity: str | None = None, prop: str | None = None, known_at: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ClaimRow]:
         """Every claim (annotated with effective rank and supersession) visible at ``known_at``."""
         where, params = ["1=1"], []
         if entity:
@@ -94,7 +143,7 @@ class Store:
         # a correction always has its original's entity and property.
         return claims.annotate(facts, events)
 
-    def fact(self, fact_id: str, known_at: str | None = None) -> dict[str, Any]:
+    def fact(self, fact_id: str, known_at: str | None = None) -> ClaimRow:
         full = claims.resolve_prefix(fact_id, self.fact_ids())
         row = self.sql("SELECT entity, property FROM fact WHERE id = ?", (full,))[0]
         for c in self.claims(row["entity"], row["property"], known_at):
@@ -102,35 +151,24 @@ class Store:
                 return c
         raise NotFoundError("fact", fact_id, hint="it was recorded after --known-at")
 
-    def best(
-        self,
-        entity: str,
-        prop: str,
-        *,
-        source: str | None = None,
-        rank: str | None = None,
-        known_at: str | None = None,
-    ) -> dict[str, Any]:
-        """The best claim by the policy, optionally among one source's claims or one rank."""
-        entity = self.entity(entity)["id"]
-        if prop not in self.properties():
-            raise NotFoundError("property", prop, list(self.properties()), hint="see `kb properties`")
-        candidates = self.claims(entity, prop, known_at)
-        if source:
-            candidates = [c for c in candidates if c["source"] == source]
-        if rank:
-            candidates = [c for c in candidates if c["effective_rank"] == rank]
-        chosen = claims.best(candidates)
-        if chosen is None:
-            pinned = "".join(f" {k} {v!r}" for k, v in (("source", source), ("rank", rank)) if v)
-            raise NotFoundError(
-                "fact", f"{entity}.{prop}", hint=f"no active claim{pinned or ''}"
-                + (f" recorded by {known_at}" if known_at else "")
-            )
-        return chosen
+    def select(self, ref: str | Ref, pins: Mapping[str, str] | None = None, combine: str | None = None,
+               known_at: str | None = None) -> list[ClaimRow]:
+        """The claims a reference means (see ``kb.selection``): one, or several with ``combine``."""
+        r = ref if isinstance(ref, Ref) else self.resolve_ref(ref)
+        found = self.claims(r.entity, r.prop, known_at)
+        try:
+            return selection.select(found, str(r), pins, combine)
+        except NotFoundError as exc:
+            if known_at:
+                exc.args = (f"{exc} (recorded by {known_at})",)
+            raise
+
+    def best(self, entity: str, prop: str, known_at: str | None = None, **pins: str) -> ClaimRow:
+        """The one claim ``entity.prop`` means, by the policy or ``pins`` (see :meth:`select`)."""
+        return self.select(f"{entity}.{prop}", pins, known_at=known_at)[0]
 
     # ---- appending
-    def insert(self, table: str, rows: list[dict[str, Any]], conn: Any | None = None) -> None:
+    def insert(self, table: str, rows: list[Mapping[str, Any]], conn: Connection | None = None) -> None:
         from . import models
 
         model = {
@@ -145,7 +183,7 @@ class Store:
         else:
             conn.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
 
-    def record_rank(self, fact_id: str, rank: str, reason: str) -> dict[str, Any]:
+    def record_rank(self, fact_id: str, rank: str, reason: str) -> EventRow:
         """Deprecate, prefer or reset a fact: a new event, never an update."""
         if not reason or not reason.strip():
             raise KBError("a rank change needs a reason (--reason)")
@@ -156,52 +194,26 @@ class Store:
             raise ConflictError(f"fact {fact['id']} is superseded by {fact['superseded_by']}, so its rank has no "
                                 f"effect; rank {fact['superseded_by']} instead")
         stamp = now_stamp()
-        ev = {
+        ev: EventRow = {
             "id": claims.event_id(fact["id"], rank, reason.strip(), stamp),
             "fact": fact["id"], "rank": rank, "reason": reason.strip(), "recorded_at": stamp,
         }
         self.insert("event", [ev])
         return ev
 
-    def add_fact(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Validate and append one fact; the same content twice is refused as a duplicate."""
-        row = self.validate_fact(spec)
-        if self.sql("SELECT 1 FROM fact WHERE id = ?", (row["id"],)):
-            raise ConflictError(f"this claim is already recorded as fact {row['id']}")
-        self.insert("fact", [row])
-        return row
-
-    def validate_fact(self, spec: dict[str, Any], recorded_at: str | None = None) -> dict[str, Any]:
-        if spec["source"] not in self.sources():
-            raise NotFoundError("source", spec["source"], list(self.sources()), hint="add it with `kb add source`")
-        row = claims.build_fact(spec, self.properties(), recorded_at or now_stamp())
-        if row["supersedes"]:
-            old = self.fact(row["supersedes"])
-            row["supersedes"] = old["id"]
-            if (old["entity"], old["property"]) != (row["entity"], row["property"]):
-                raise KBError(f"a correction of fact {old['id']} must be for {old['entity']}.{old['property']}")
-            if old["superseded_by"]:
-                raise AppendOnlyError(
-                    f"fact {old['id']} is already superseded by {old['superseded_by']}; supersede that one"
-                )
-            row["id"] = claims.fact_id(row)
-        return row
-
     def history(self, entity: str, prop: str) -> list[dict[str, Any]]:
         """Every claim and rank event for one entity and property, in recorded order."""
-        entity = self.entity(entity)["id"]
-        if prop not in self.properties():
-            raise NotFoundError("property", prop, list(self.properties()), hint="see `kb properties`")
-        facts = self.claims(entity, prop)
+        r = self.resolve_ref(f"{entity}.{prop}")
+        facts = self.claims(r.entity, r.prop)
         ids = {f["id"] for f in facts}
         events = [e for e in self.sql("SELECT * FROM event ORDER BY recorded_at, id") if e["fact"] in ids]
         items = [{"type": "claim", **f} for f in facts] + [{"type": "event", **e} for e in events]
         return sorted(items, key=lambda i: (i["recorded_at"], 0 if i["type"] == "claim" else 1, i["id"]))
 
 
-def fact_json(fact: dict[str, Any], sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def fact_json(fact: ClaimRow, sources: Mapping[str, SourceRow]) -> dict[str, Any]:
     """The one documented JSON shape of a fact."""
-    src = sources.get(fact["source"], {})
+    src = sources.get(fact["source"])
     return {
         "id": fact["id"],
         "entity": fact["entity"],
@@ -214,7 +226,7 @@ def fact_json(fact: dict[str, Any], sources: dict[str, dict[str, Any]]) -> dict[
         "low": fact["low"],
         "high": fact["high"],
         "as_of": fact["as_of"],
-        "source": {"id": fact["source"], "title": src.get("title"), "url": src.get("url")},
+        "source": {"id": fact["source"], "title": src["title"] if src else None, "url": src["url"] if src else None},
         "locator": fact["locator"],
         "quote": fact["quote"],
         "method": fact["method"],
@@ -223,5 +235,8 @@ def fact_json(fact: dict[str, Any], sources: dict[str, dict[str, Any]]) -> dict[
         "supersedes": fact["supersedes"],
         "superseded_by": fact.get("superseded_by"),
         "note": fact["note"],
+        **{q: fact.get(q) for q in claims.QUALIFIERS},
+        "plausibility": fact.get("plausibility"),
+        "plausibility_reason": fact.get("plausibility_reason"),
         "recorded_at": fact["recorded_at"],
     }

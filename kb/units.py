@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import DimensionError, UnitError
+from .errors import DimensionError, UnitError, ValueSyntaxError
+from .values import ACCEPTED_FORMS, GROUPED_DIGITS, Value, parse_value, split_quantity
 
 UNITS_FILE = Path(__file__).resolve().parent.parent / "schema" / "units.txt"
 
@@ -104,6 +105,21 @@ def check_dimension(unit: str, expected_unit: str, what: str, *, where: str | No
             where=where,
             hint=f"use a unit like {example}",
         )
+
+
+def parse_quantity(text: str, *, interval: str | None = None, point: str | None = None) -> tuple[Value, str]:
+    """A value with an optional unit: ``"2 to 4 month"`` -> (Value 2..4, "month"); ``"40 %"``; ``"3e12"`` -> unit ""."""
+    if GROUPED_DIGITS.search(text or ""):
+        raise ValueSyntaxError(f"{text!r}: write numbers without thousands separators (16384, not 16,384)")
+    parts = split_quantity(text)
+    if not parts:
+        raise ValueSyntaxError(f"{(text or '').strip()!r} is not a value with an optional unit; write a value "
+                               f"({ACCEPTED_FORMS}) and a unit, e.g. '40 %', '2 to 4 month', '3 TB/s'")
+    value, unit = parts
+    parse_unit(unit)
+    if interval is not None or point is not None:
+        value = parse_value(value.text, interval=interval, point=point, percent_ok=True)
+    return value, "" if unit == "1" else unit
 
 
 def to_si(value: float, unit: str) -> float:

@@ -1,62 +1,164 @@
-"""The property vocabulary: ``schema/properties.yaml`` validated and mirrored into the ``property`` table."""
+"""The property vocabulary: the shipped ``schema/properties.yaml``, a project's additions, and ``properties:``
+lists in fact files, validated and mirrored into the ``property`` table.
+
+Layers, each adding to the one before: the shipped vocabulary (always there), the project root's
+``schema/properties.yaml`` (if the root is not the checkout), then properties declared in fact files
+(stored with the facts that need them, and exported with them). A project may re-declare a shipped
+property to change its display unit, description, plausible range or scopes, but not its dimension.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import units
-from .errors import FileFormatError, KBError
+from .errors import ConflictError, FileFormatError, KBError
+from .rows import PropertyRow
 from .yamlio import Fields, read_yaml
 
+if TYPE_CHECKING:
+    from .store import Store
 
-def read_properties(path: Path) -> list[dict[str, Any]]:
-    data = read_yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("properties"), list):
-        raise FileFormatError("expected a top-level 'properties:' list", where=str(path))
-    out: dict[str, dict[str, Any]] = {}
-    for item in data["properties"]:
-        f = Fields(item, str(path), "property", {"name", "unit", "description"})
-        name = f.req("name")
-        if name in out:
-            raise FileFormatError(f"property {name!r} is declared twice", where=f.at("name"))
-        unit = f.opt("unit") or ""
+SHIPPED = Path(__file__).resolve().parent.parent / "schema" / "properties.yaml"
+PROPERTY_KEYS = {"name", "unit", "description", "plausible", "scopes"}
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def vocabulary_files(root: Path) -> list[Path]:
+    """The schema files that make up a project's vocabulary, shipped first."""
+    own = root / "schema" / "properties.yaml"
+    files = [SHIPPED] if SHIPPED.is_file() else []
+    if own.is_file() and (not files or own.resolve() != SHIPPED.resolve()):
+        files.append(own)
+    return files
+
+
+def property_row(f: Fields, origin: str) -> PropertyRow:
+    """One declaration (from a schema file or a fact file's ``properties:``) checked into a row."""
+    name = f.req("name")
+    if not _NAME.fullmatch(name):
+        raise FileFormatError(f"property name {name!r} must be lower-case letters, digits and '_' "
+                              "(e.g. dense_fp8_flops)", where=f.at("name"))
+    unit = f.opt("unit") or ""
+    unit = "" if unit == "1" else unit
+    try:
+        units.parse_unit(unit)
+    except KBError as exc:
+        raise FileFormatError(exc.message, where=f.at("unit")) from None
+    low = high = None
+    plausible = f.opt("plausible")
+    if plausible:
         try:
-            units.parse_unit(unit)
+            value, given_unit = units.parse_quantity(plausible)
+            given_unit = given_unit or unit
+            units.check_dimension(given_unit, unit, f"the plausible range of {name}")
         except KBError as exc:
-            raise FileFormatError(exc.message, where=f.at("unit")) from None
-        out[name] = {
-            "name": name,
-            "unit": "" if unit == "1" else unit,
-            "dimension": units.dimension(unit),
-            "si_unit": units.si_unit(unit),
-            "description": f.req("description"),
-        }
-    return list(out.values())
+            raise FileFormatError(exc.message, where=f.at("plausible")) from None
+        if value.kind not in ("range", "at_least", "at_most"):
+            raise FileFormatError(f"plausible {plausible!r} must be a range ('1% to 100%') or a bound ('>= 1')",
+                                  where=f.at("plausible"))
+        factor = units.si_factor(given_unit)
+        low = None if value.low is None else value.low * factor
+        high = None if value.high is None else value.high * factor
+    scopes = f.text_list("scopes")
+    for s in scopes:
+        if not SLUG.fullmatch(s):
+            raise FileFormatError(f"scope {s!r} must be a slug such as 'it-load'", where=f.at("scopes"))
+    return {
+        "name": name, "unit": unit, "dimension": units.dimension(unit), "si_unit": units.si_unit(unit),
+        "description": f.req("description"), "plausible": plausible or None, "plausible_low": low,
+        "plausible_high": high, "scopes": json.dumps(scopes) if scopes else None, "origin": origin,
+    }
 
 
-def sync_properties(store: Any, path: Path) -> None:
-    """Mirror the vocabulary into the database when the file changed since the last sync."""
-    if not path.is_file():
-        raise KBError(f"no property vocabulary at {str(path)!r}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+def read_properties(paths: list[Path]) -> dict[str, PropertyRow]:
+    """The vocabulary the schema files declare, later files adding to (or adjusting) earlier ones."""
+    out: dict[str, PropertyRow] = {}
+    where: dict[str, str] = {}
+    for path in paths:
+        data = read_yaml(path)
+        if not isinstance(data, dict) or not isinstance(data.get("properties"), list):
+            raise FileFormatError("expected a top-level 'properties:' list", where=str(path))
+        seen: set[str] = set()
+        for item in data["properties"]:
+            f = Fields(item, str(path), "property", PROPERTY_KEYS)
+            row = property_row(f, "schema")
+            name = row["name"]
+            if name in seen:
+                raise FileFormatError(f"property {name!r} is declared twice", where=f.at("name"))
+            seen.add(name)
+            if name in out and out[name]["dimension"] != row["dimension"]:
+                raise FileFormatError(
+                    f"property {name!r} is already in the vocabulary ({where[name]}) with dimension "
+                    f"{out[name]['dimension']}, not {row['dimension']}; give yours another name", where=f.at("name"))
+            out[name] = row
+            where[name] = f.at("name")
+    return out
+
+
+def same_declaration(a: PropertyRow, b: PropertyRow) -> bool:
+    keys = ("unit", "description", "plausible", "scopes")
+    return all((a.get(k) or None) == (b.get(k) or None) for k in keys)  # type: ignore[misc]
+
+
+def check_declared(row: PropertyRow, existing: PropertyRow | None, where: str) -> bool:
+    """A fact file's declaration: new (True), the same as the recorded one (False), or a conflict."""
+    if existing is None:
+        return True
+    if same_declaration(row, existing):
+        return False
+    origin = "the vocabulary (schema/properties.yaml)" if existing["origin"] == "schema" else "a fact file"
+    raise ConflictError(f"property {row['name']!r} is already declared in {origin} with unit "
+                        f"{existing['unit'] or 'a plain count'!r} and another description or range; "
+                        "drop this declaration or give the property another name", where=where)
+
+
+def sync_properties(store: Store, root: Path) -> None:
+    """Mirror the schema files into the database when they changed since the last sync."""
+    files = vocabulary_files(root)
+    if not files:
+        raise KBError(f"no property vocabulary at {str(root / 'schema' / 'properties.yaml')!r}")
+    digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)).hexdigest()
     with store.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")
         row = conn.exec_driver_sql("SELECT value FROM _kb_meta WHERE key = 'properties_sha256'").first()
         if row and row[0] == digest:
             return
-        props = read_properties(path)
-        for p in props:
-            conn.exec_driver_sql(
-                "INSERT INTO property (name, unit, dimension, si_unit, description) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET unit = excluded.unit, dimension = excluded.dimension, "
-                "si_unit = excluded.si_unit, description = excluded.description",
-                (p["name"], p["unit"], p["dimension"], p["si_unit"], p["description"]),
-            )
-        store._properties = None  # re-read the vocabulary on next use
+        props = read_properties(files)
+        for p in props.values():
+            store.upsert_property(conn, p)
         conn.exec_driver_sql(
             "INSERT INTO _kb_meta (key, value) VALUES ('properties_sha256', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (digest,),
         )
+    store.refresh_properties()
+
+
+def vocabulary(store: Store) -> dict[str, PropertyRow]:
+    """What the vocabulary holds now: the schema files' declarations plus those loaded from fact files."""
+    props = read_properties(vocabulary_files(store.root))
+    for name, row in store.properties().items():
+        if row["origin"] == "facts":
+            props.setdefault(name, row)
+    return props
+
+
+def scopes_of(prop: PropertyRow) -> list[str]:
+    return list(json.loads(prop.get("scopes") or "[]"))
+
+
+def plausible_text(prop: PropertyRow) -> str:
+    return f"{prop['plausible']}" if prop.get("plausible") else ""
+
+
+def describe(prop: PropertyRow) -> dict[str, Any]:
+    """The JSON shape of one property (``kb properties --json``)."""
+    return {"name": prop["name"], "unit": prop["unit"], "dimension": prop["dimension"], "si_unit": prop["si_unit"],
+            "description": prop["description"], "plausible": prop.get("plausible"), "scopes": scopes_of(prop),
+            "origin": prop["origin"]}

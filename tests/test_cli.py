@@ -6,7 +6,8 @@ import json
 from textwrap import dedent
 
 import pytest
-from conftest import KB
+import yaml
+from conftest import CHECKOUT, KB
 from helpers import all_rows, assert_clean_error, by_value
 
 FACT_KEYS = {
@@ -181,10 +182,11 @@ def test_properties(kb):
     assert any(line.split()[:3] == ["dense_bf16_flops", "FLOP/s", "[compute]"] for line in lines)
     assert any(line.split()[:3] == ["gpu_count", '""', "dimensionless"] for line in lines)
     props = {p["name"]: p for p in json.loads(ok(kb("properties", "--json")))}
-    assert len(props) == 9
-    assert props["hbm_bandwidth"] == {
+    shipped = yaml.safe_load((CHECKOUT / "schema" / "properties.yaml").read_text())["properties"]
+    assert set(props) == {p["name"] for p in shipped} | {"memory"}  # the shipped vocabulary plus the fixture's own
+    assert props["hbm_bandwidth"] == {  # the fixture re-declares it: its description wins, the dimension must agree
         "name": "hbm_bandwidth", "unit": "TB/s", "dimension": "[information] / [time]", "si_unit": "bit / s",
-        "description": "Memory bandwidth of one accelerator.",
+        "description": "Memory bandwidth of one accelerator.", "plausible": None, "scopes": [], "origin": "schema",
     }
     assert props["gpu_count"]["unit"] == "" and props["gpu_count"]["dimension"] == "dimensionless"
 
@@ -240,7 +242,8 @@ def test_show(kb):
     assert len(lines) == 2 + 2 + 4
     for text in ("989.4 TFLOP/s", "3.35 TB/s", "700 W", "80 GB"):
         assert text in out
-    assert "unknown entity 'h100'" in assert_clean_error(kb("show", "h100"))
+    assert kb("show", "h100").output.splitlines()[0].startswith("h100-sxm  (accelerator)")  # aliases: any case
+    assert "unknown entity 'h101'" in assert_clean_error(kb("show", "h101"))
 
 
 def test_sources(kb):
@@ -389,11 +392,11 @@ def test_check_missing_text(kb, root):
 def test_check_unit_mismatch_after_vocabulary_change(kb, root):
     ok(kb("facts"))
     vocab = root / "schema" / "properties.yaml"
-    vocab.write_text(vocab.read_text().replace("name: tdp\n    unit: W", "name: tdp\n    unit: TB/s"))
+    vocab.write_text(vocab.read_text().replace("name: memory\n    unit: GB", "name: memory\n    unit: W"))
     result = kb("check")
     assert result.exit_code == 1
     assert "[unit-mismatch]" in result.stdout
-    assert any("h100-sxm.tdp" in line and "[unit-mismatch]" in line for line in result.stdout.splitlines())
+    assert any("h100-sxm.memory" in line and "[unit-mismatch]" in line for line in result.stdout.splitlines())
     assert "Traceback" not in result.output
 
 
@@ -402,14 +405,13 @@ def test_check_reports_a_property_removed_from_the_vocabulary(kb, root, tmp_path
     ok(kb("facts"))
     vocab = root / "schema" / "properties.yaml"
     text = vocab.read_text()
-    start = text.index("  - name: building_count")
-    end = text.index("  - name: site_power")
-    vocab.write_text(text[:start] + text[end:])
+    start = text.index("  - name: memory")
+    vocab.write_text(text[:start])  # memory is the fixture's own addition; the shipped vocabulary has no such name
     fresh = KB(root, tmp_path / "fresh.sqlite")("facts")
-    assert "unknown property 'building_count'" in assert_clean_error(fresh)
+    assert "unknown property 'memory'" in assert_clean_error(fresh)
     result = kb("check")
     assert result.exit_code == 1, result.output
-    assert "building_count" in result.stdout
+    assert "h100-sxm.memory" in result.stdout
 
 
 def test_check_reports_a_bad_fact_file(kb, root):

@@ -85,7 +85,7 @@ def test_check_flags_misspelt_binding_and_unknown_source(root: Path) -> None:
     assert code == 1
     assert ("scenarios/mine.yaml:6 scenario mine input utilisation: [unused-binding] "
             "binding 'utilisation' is the name of no query input; did you mean 'utilization'?") in out
-    assert "scenarios/mine.yaml:7" in out and "no active claim source 'no-such-source'" in out
+    assert "scenarios/mine.yaml:7" in out and "no active claim with source: no-such-source; candidates:" in out
 
 
 # ---- templates: runtime errors and styles
@@ -340,10 +340,12 @@ def test_known_at_the_shipped_date_ignores_later_changes(root: Path) -> None:
     _, before, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published")
     code, _, err = kb(root, "deprecate", "6981d3835375", "--reason", "use the paper's range")  # the 41% MFU claim
     assert code == 0, err
-    _, now, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published")
+    code, _, now = kb(root, "query", "step_time", "-s", "llama-3-405b-published")
     _, then, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published", "--known-at", "2026-11-28")
     assert before.strip() == then.strip() == "step_time [llama-3-405b-published] = 6.13 s"
-    assert now.strip() == "step_time [llama-3-405b-published] = 5.85 to 6.62 s"
+    # the scenario pins the preferred claim: deprecating it is loud, never a silent switch to the range
+    assert code == 1 and "unknown fact 'llama-3-405b.utilization'; no active claim with source: llama-3-paper, " \
+        "rank: preferred" in now
 
 
 def test_check_flags_an_edited_fact_file(root: Path) -> None:
@@ -403,8 +405,10 @@ def test_constant_exponent_folds(root: Path) -> None:
 def test_check_sees_numbers_in_derivation_lists(root: Path) -> None:
     code, _, err = kb(root, "render", "distributed-training-bandwidth", "-o", str(root / "d.md"))
     assert code == 0, err
-    code, _, err = kb(root, "add", "fact", "h100-sxm", "dense_bf16_flops", "~1.1e15", "FLOP/s",
-                      "--source", "nesov-comments", "--locator", "a later comment", "--as-of", "2025")
+    code, out, _ = kb(root, "facts", "h100-sxm", "--property", "dense_bf16_flops", "--all", "--json")
+    comment = next(f["id"] for f in json.loads(out) if f["source"]["id"] == "nesov-comments")
+    code, _, err = kb(root, "supersede", comment, "~1.1e15", "FLOP/s", "--source", "nesov-comments",
+                      "--locator", "a later comment", "--as-of", "2025", "--reason", "a later figure")
     assert code == 0, err
     code, out, _ = kb(root, "render", "distributed-training-bandwidth", "--check")
     assert code == 1

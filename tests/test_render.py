@@ -114,12 +114,13 @@ def test_new_preferred_fact_changes_the_report_and_check_reports_drift(own: Proj
     assert code == 0 and "unchanged" in stdout
     code, stdout, _ = invoke(own, "stale")
     assert code == 0 and "No stale renders" in stdout
-    code, stdout, err = invoke(own, "add", "fact", "openai-goodyear", "site_power", "200", "MW",
-                               "--source", "nesov-comments", "--locator", "test", "--confidence", "confirmed")
+    # the scenario pins the comment's claim (source: nesov-comments): a correction of it changes the report
+    code, stdout, _ = invoke(own, "facts", "openai-goodyear", "--property", "site_power", "--json")
+    old = json.loads(stdout)[0]["id"]
+    code, stdout, err = invoke(own, "supersede", old, "200", "MW", "--source", "nesov-comments", "--locator", "test",
+                               "--confidence", "confirmed", "--reason", "newer figure")
     assert code == 0, err
-    fact_id = stdout.split()[2].rstrip(":")
-    code, _, err = invoke(own, "prefer", fact_id, "--reason", "newer figure")
-    assert code == 0, err
+    fact_id = stdout.split()[2]
     code, stdout, _ = invoke(own, "render", "goodyear-phoenix-cluster", "--check")
     assert code == 1
     assert "power_per_gpu [openai-goodyear]: 1.5 kW -> 2 kW" in stdout

@@ -8,8 +8,9 @@ from textwrap import dedent
 import pytest
 from helpers import by_value
 
+from kb.claims import build_fact
 from kb.errors import AppendOnlyError, ConflictError, DimensionError, KBError, NotFoundError, UnitError
-from kb.load import load_paths
+from kb.load import load_paths, load_rows
 
 
 def load_text(store, tmp_path: Path, text: str, name: str = "extra.yaml"):
@@ -86,18 +87,25 @@ def test_policy_preferred_rank_first(store, tmp_path):
     assert best_value(store) == 1.0
 
 
-def test_policy_most_recent_as_of_before_confidence(store, tmp_path):
+def test_policy_confidence_before_recency(store, tmp_path):
+    # a newer but less certain claim does not displace a confirmed one by recency alone
     load_text(store, tmp_path, POD + claim("1", as_of="2023-05", confidence="confirmed")
               + claim("2", as_of="2024-01", confidence="speculative"))
-    assert best_value(store) == 2.0
+    assert best_value(store) == 1.0
 
 
 def test_policy_undated_claims_last(store, tmp_path):
-    load_text(store, tmp_path, POD + claim("1", confidence="confirmed") + claim("2", as_of="2020", confidence="speculative"))
+    load_text(store, tmp_path, POD + claim("1", confidence="likely") + claim("2", as_of="2020", confidence="likely"))
     assert best_value(store) == 2.0
 
 
-def test_policy_confidence_after_as_of(store, tmp_path):
+def test_policy_most_recent_as_of_among_equal_confidence(store, tmp_path):
+    load_text(store, tmp_path, POD + claim("1", as_of="2023", confidence="likely")
+              + claim("2", as_of="2024", confidence="likely") + claim("3", as_of="2024", confidence="speculative"))
+    assert best_value(store) == 2.0
+
+
+def test_policy_confidence_among_equal_as_of(store, tmp_path):
     load_text(store, tmp_path, POD + claim("1", as_of="2024", confidence="likely")
               + claim("2", as_of="2024", confidence="confirmed") + claim("3", as_of="2024", confidence="speculative"))
     assert best_value(store) == 2.0
@@ -162,8 +170,13 @@ def test_record_rank_refusals(store):
 # ---- supersession
 
 
+def add_fact(store, spec: dict) -> dict:
+    """The one write path for a claim (what `kb add fact` calls)."""
+    return load_rows(store, facts=[spec], strict=True)["fact"][0]
+
+
 def supersede(store, old_id: str, value: str) -> dict:
-    return store.add_fact({
+    return add_fact(store, {
         "entity": "goodyear", "property": "gpu_count", "value": value, "unit": "", "as_of": "2024-09",
         "source": "news-item", "supersedes": old_id, "rank_reason": "correction",
     })
@@ -173,8 +186,8 @@ def test_superseded_claim_is_never_best(store):
     claims = store.claims("goodyear", "gpu_count")
     newer = by_value(claims, 150000)
     store.record_rank(newer["id"], "preferred", "analyst is primary")
-    new = supersede(store, newer["id"][:8], "140000")
-    assert new["supersedes"] == newer["id"]  # a prefix is resolved to the full id
+    new = supersede(store, newer["id"], "140000")
+    assert new["supersedes"] == newer["id"]
     after = {c["id"]: c for c in store.claims("goodyear", "gpu_count")}
     assert after[newer["id"]]["superseded_by"] == new["id"]
     assert after[newer["id"]]["effective_rank"] == "preferred"
@@ -195,42 +208,44 @@ def test_supersede_an_already_superseded_fact_is_refused(store):
 def test_correction_must_keep_entity_and_property(store):
     old = store.best("h100-sxm", "tdp")
     with pytest.raises(KBError, match="must be for h100-sxm.tdp"):
-        store.add_fact({"entity": "b200", "property": "tdp", "value": "1000", "unit": "W",
+        add_fact(store, {"entity": "b200", "property": "tdp", "value": "1000", "unit": "W",
                         "source": "vendor-sheet", "supersedes": old["id"]})
 
 
-# ---- add_fact
+# ---- adding facts
 
 
 def test_add_fact_refuses_wrong_dimension_and_writes_nothing(store):
     before = store.sql("SELECT count(*) AS n FROM fact")[0]["n"]
     for unit in ("W", "TB/s", "USD"):
         with pytest.raises(DimensionError):
-            store.add_fact({"entity": "h100-sxm", "property": "dense_bf16_flops", "value": "700",
+            add_fact(store, {"entity": "h100-sxm", "property": "dense_bf16_flops", "value": "700",
                             "unit": unit, "source": "vendor-sheet"})
     with pytest.raises(UnitError):
-        store.add_fact({"entity": "h100-sxm", "property": "dense_bf16_flops", "value": "700",
+        add_fact(store, {"entity": "h100-sxm", "property": "dense_bf16_flops", "value": "700",
                         "unit": "furlong", "source": "vendor-sheet"})
     assert store.sql("SELECT count(*) AS n FROM fact")[0]["n"] == before
 
 
 def test_add_fact_duplicate_and_unknown_source(store):
     spec = {"entity": "h100-sxm", "property": "memory", "value": "80", "unit": "GiB", "source": "vendor-sheet"}
-    row = store.add_fact(dict(spec))
+    row = add_fact(store, dict(spec))
     assert row["si_value"] == 80 * 2**30 * 8
     with pytest.raises(ConflictError, match=row["id"]):
-        store.add_fact(dict(spec))
+        add_fact(store, dict(spec))
     with pytest.raises(NotFoundError) as err:
-        store.add_fact({**spec, "source": "vendor-shet"})
+        add_fact(store, {**spec, "source": "vendor-shet"})
     assert "did you mean 'vendor-sheet'" in str(err.value)
 
 
 def test_fact_id_is_content_derived(store):
-    a = store.validate_fact({"entity": "b200", "property": "tdp", "value": "1000", "unit": "W", "source": "news-item"},
-                            recorded_at="2024-01-01T00:00:00.000000Z")
-    b = store.validate_fact({"entity": "b200", "property": "tdp", "value": "1000", "unit": "W", "source": "news-item"},
-                            recorded_at="2025-01-01T00:00:00.000000Z")
-    c = store.validate_fact({"entity": "b200", "property": "tdp", "value": "1000", "unit": "W", "source": "vendor-sheet"})
+    props = store.properties()
+    a = build_fact({"entity": "b200", "property": "tdp", "value": "1000", "unit": "W", "source": "news-item"},
+                   props, "2024-01-01T00:00:00.000000Z")
+    b = build_fact({"entity": "b200", "property": "tdp", "value": "1000", "unit": "W", "source": "news-item"},
+                   props, "2025-01-01T00:00:00.000000Z")
+    c = build_fact({"entity": "b200", "property": "tdp", "value": "1000", "unit": "W", "source": "vendor-sheet"},
+                   props, "2025-01-01T00:00:00.000000Z")
     assert a["id"] == b["id"]  # recorded_at is not content
     assert a["id"] != c["id"]
     assert len(a["id"]) == 12

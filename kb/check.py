@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import units
 from .claims import is_active, normalise_text, quote_in_text
 from .errors import KBError
 from .yamlio import read_text
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,19 @@ def check_all(project: Any) -> list[Problem]:
     problems += check_catalog(project)
     problems += check_templates(project)
     return problems
+
+
+def conflict_warnings(store: Store) -> list[str]:
+    """One line per entity.property whose like-with-like active claims disagree (see ``kb conflicts``)."""
+    from .conflicts import conflicts
+
+    out = []
+    for c in conflicts(store):
+        worst = "inf" if c.factor == float("inf") else f"{c.factor:.3g}"
+        labels = f" ({'; '.join(c.labels)})" if c.labels else ""
+        out.append(f"{c.entity}.{c.prop}: {len(c.claims)} active claims disagree by up to {worst}x{labels}; "
+                   f"see `kb conflicts {c.entity}.{c.prop}`")
+    return out
 
 
 def check_templates(project: Any) -> list[Problem]:

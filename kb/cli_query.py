@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
+from .claims import QUALIFIERS
 from .cli import UNIT, cli, emit_json, pass_project
-from .textfmt import table
+from .textfmt import CLAIM_HEADERS, table
 
 
 def _known_at(ctx: Any, param: Any, value: str | None) -> str | None:
@@ -90,7 +91,8 @@ def scenarios(project: Any, as_json: bool) -> None:
     if as_json:
         out = []
         for s in cat.scenarios.values():
-            binds = {name: {"kind": b.kind, "defined_in": where, "fact": b.fact, "source": b.source,
+            binds = {name: {"kind": b.kind, "defined_in": where, "fact": b.fact,
+                            "source": b.source or b.pin_map.get("source"), "pins": b.pin_map, "combine": b.combine,
                             "value": b.value.text if b.value else None, "unit": b.unit if b.kind == "assumption" else None,
                             "query": b.query, "scenario": b.scenario, "reason": b.reason}
                      for name, (where, b) in effective_bindings(cat.scenarios, s.name).items()}
@@ -140,34 +142,24 @@ def query(project: Any, query_name: str, scenario: str, sets: tuple[str, ...], u
 
 def _across(project: Any, query_name: str, scenario: str, overrides: dict[str, Any], unit: str | None,
             as_json: bool, across: str, known_at: str | None) -> None:
-    from . import claims
     from . import explain as ex
-    from .engine import Leaf
-    from .errors import KBError
-    from .textfmt import fact_value
+    from .across import across as evaluate_across
+    from .textfmt import claim_rows, spread_line
 
-    ref = str(project.store.resolve_ref(across))
-    store = project.store
-    entity, prop = ref.rsplit(".", 1)
-    active = [c for c in store.claims(entity, prop, known_at) if claims.is_active(c)]
-    if not active:
-        raise KBError(f"no active claims for {ref}")
-    rows, out = [], []
-    for c in sorted(active, key=claims.policy_key):
-        ev = project.evaluator(overrides=overrides, known_at=known_at, pins={ref: c["id"]})
-        result = ev.evaluate(query_name, scenario)
-        _check_unit(result, unit, query_name)
-        used = any(isinstance(r.node, Leaf) and any(f["id"] == c["id"] for f in r.node.claims) for r in result.walk())
-        if not used:
-            raise KBError(f"query {query_name} in scenario {scenario} does not use {ref}; nothing varies across its claims")
-        rows.append([c["id"], fact_value(c), c["source"], c["locator"], ex.shown(result, unit)])
-        out.append({"fact": c["id"], "value_text": c["value_text"], "unit": c["unit"], "source": c["source"],
-                    "result": ex.query_json(result, unit)})
+    found = evaluate_across(project, query_name, scenario, across, overrides=overrides, known_at=known_at)
+    for row in found.rows:
+        _check_unit(row.result, unit, query_name)
     if as_json:
-        emit_json(out)
-    else:
-        click.echo(f"{query_name} [{scenario}] across the claims of {ref}:")
-        click.echo(table(["FACT", "CLAIM", "SOURCE", "LOCATOR", query_name.upper()], rows))
+        emit_json([{"fact": r.claim["id"], "value_text": r.claim["value_text"], "unit": r.claim["unit"],
+                    "source": r.claim["source"], "as_of": r.claim["as_of"], "method": r.claim["method"],
+                    "confidence": r.claim["confidence"],
+                    **{q: r.claim[q] for q in QUALIFIERS},  # type: ignore[literal-required]
+                    "result": ex.query_json(r.result, unit)} for r in found.rows])
+        return
+    click.echo(f"{query_name} [{scenario}] across the claims of {found.ref}:")
+    rows = [[*cells, ex.shown(r.result, unit)] for cells, r in zip(claim_rows([r.claim for r in found.rows]), found.rows)]
+    click.echo(table([*CLAIM_HEADERS, query_name.upper()], rows))
+    click.echo(spread_line(found.spread, unit or found.unit))
 
 
 @cli.command()

@@ -244,21 +244,35 @@ def read_scenarios(folder: Path, root: Path, queries: dict[str, QueryDef],
                         raise NotFoundError("query", qn, list(queries), where=f"{f.at('queries')} scenario {name}")
                 scenarios[name] = ScenarioDef(name, f.req("description"), f.opt("extends"), _bindings(f, name, queries),
                                               listed, f.at("name"))
-    for s in list(scenarios.values()):
-        with _collecting(problems):
-            chain = [s.name]
-            cur = s
-            while cur.extends:
-                if cur.extends not in scenarios:
-                    raise NotFoundError("scenario", cur.extends, list(scenarios), where=f"{cur.where} extends")
-                if cur.extends in chain:
-                    raise EvaluationError(f"scenarios extend each other in a cycle: {' -> '.join(chain + [cur.extends])}", where=s.where)
-                chain.append(cur.extends)
-                cur = scenarios[cur.extends]
-            for b in s.bindings.values():
-                if b.kind == "query" and b.scenario and b.scenario not in scenarios:
-                    raise NotFoundError("scenario", b.scenario, list(scenarios), where=b.where)
+    dropped = True
+    while dropped:  # lenient mode drops a scenario whose chain is broken, then those that extend or use it
+        dropped = False
+        for s in list(scenarios.values()):
+            try:
+                _check_chain(s, scenarios)
+            except KBError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc)
+                del scenarios[s.name]
+                dropped = True
     return scenarios
+
+
+def _check_chain(s: ScenarioDef, scenarios: dict[str, ScenarioDef]) -> None:
+    """What it extends exists, without a cycle; a query binding's other scenario exists."""
+    chain = [s.name]
+    cur = s
+    while cur.extends:
+        if cur.extends not in scenarios:
+            raise NotFoundError("scenario", cur.extends, list(scenarios), where=f"{cur.where} extends")
+        if cur.extends in chain:
+            raise EvaluationError(f"scenarios extend each other in a cycle: {' -> '.join(chain + [cur.extends])}", where=s.where)
+        chain.append(cur.extends)
+        cur = scenarios[cur.extends]
+    for b in s.bindings.values():
+        if b.kind == "query" and b.scenario and b.scenario not in scenarios:
+            raise NotFoundError("scenario", b.scenario, list(scenarios), where=b.where)
 
 
 FACT_BINDING_KEYS = {"fact", "combine", "use", "reason", "description", *PIN_KEYS}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .conflicts import Spread
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 60) -> str:
@@ -19,13 +22,48 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: i
     return "\n".join(lines)
 
 
-def fact_value(fact: dict[str, Any]) -> str:
+def fact_value(fact: Mapping[str, Any]) -> str:
     """A fact's value as written, with its unit: ``989.4 TFLOP/s``, ``24 to 27 kW``, ``~6 s``."""
     unit = fact.get("unit") or ""
     return f"{fact['value_text']} {unit}".strip()
 
 
-def fact_status(fact: dict[str, Any]) -> str:
+def fact_status(fact: Mapping[str, Any]) -> str:
     if fact.get("superseded_by"):
         return f"superseded by {fact['superseded_by']}"
     return str(fact.get("effective_rank", fact.get("rank")))
+
+
+def qualifiers(fact: Mapping[str, Any]) -> str:
+    """``scope it-load; status planned; 2023 USD``: a claim's qualifiers for a table cell ("" if none)."""
+    from .claims import QUALIFIERS
+
+    parts = []
+    for q in QUALIFIERS:
+        v = fact.get(q)
+        if v:
+            parts.append(f"{v} USD" if q == "dollar_year" else f"{q.replace('_', ' ')} {v}")
+    return "; ".join(parts)
+
+
+def spread_line(s: Spread | None, unit: str) -> str:
+    """``spread of 3 claims: min 100000, max 150000, max/min 1.5, geometric mean 1.24e5`` (values in ``unit``)."""
+    from .numfmt import sig, with_unit
+    from .units import si_factor
+
+    if s is None:
+        return "spread: no active claims"
+    f = si_factor(unit)
+    ratio = "inf" if s.ratio == float("inf") else sig(s.ratio, 3)
+    return (f"spread over {s.n} active claim(s): min {with_unit(sig(s.low / f, 4), unit)}, "
+            f"max {with_unit(sig(s.high / f, 4), unit)}, max/min {ratio}, "
+            f"geometric mean {with_unit(sig(s.geomean / f, 4), unit)}")
+
+
+CLAIM_HEADERS = ["FACT", "VALUE", "SOURCE", "LOCATOR", "AS OF", "METHOD", "CONFIDENCE", "QUALIFIERS"]
+
+
+def claim_rows(facts: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """One row per claim with what an analyst compares: as-of, method, confidence and qualifiers."""
+    return [[f["id"], fact_value(f), f["source"], f["locator"], f["as_of"], f["method"], f["confidence"],
+             qualifiers(f)] for f in facts]

@@ -122,6 +122,15 @@ def parse_quantity(text: str, *, interval: str | None = None, point: str | None 
     return value, "" if unit == "1" else unit
 
 
+def split_quantity_unit(text: str) -> bool:
+    """True if ``text`` is one number with an optional unit (``100 PFLOP/s``, ``1%``)."""
+    try:
+        parts = split_quantity(text)
+    except ValueSyntaxError:
+        return False
+    return parts is not None and parts[0].kind == "exact"
+
+
 def to_si(value: float, unit: str) -> float:
     return value * si_factor(unit)
 

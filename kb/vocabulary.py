@@ -50,21 +50,13 @@ def property_row(f: Fields, origin: str) -> PropertyRow:
         units.parse_unit(unit)
     except KBError as exc:
         raise FileFormatError(exc.message, where=f.at("unit")) from None
-    low = high = None
     plausible = f.opt("plausible")
+    low = high = None
     if plausible:
         try:
-            value, given_unit = units.parse_quantity(plausible)
-            given_unit = given_unit or unit
-            units.check_dimension(given_unit, unit, f"the plausible range of {name}")
+            low, high = plausible_bounds(plausible, unit, name)
         except KBError as exc:
             raise FileFormatError(exc.message, where=f.at("plausible")) from None
-        if value.kind not in ("range", "at_least", "at_most"):
-            raise FileFormatError(f"plausible {plausible!r} must be a range ('1% to 100%') or a bound ('>= 1')",
-                                  where=f.at("plausible"))
-        factor = units.si_factor(given_unit)
-        low = None if value.low is None else value.low * factor
-        high = None if value.high is None else value.high * factor
     scopes = f.text_list("scopes")
     for s in scopes:
         if not SLUG.fullmatch(s):
@@ -74,6 +66,31 @@ def property_row(f: Fields, origin: str) -> PropertyRow:
         "description": f.req("description"), "plausible": plausible or None, "plausible_low": low,
         "plausible_high": high, "scopes": json.dumps(scopes) if scopes else None, "origin": origin,
     }
+
+
+def plausible_bounds(text: str, unit: str, name: str) -> tuple[float | None, float | None]:
+    """``1 GFLOP/s to 100 PFLOP/s``, ``1% to 100%``, ``1 to 3``, ``>= 1``: SI bounds (None where open)."""
+    ends = [part.strip() for part in re.split(r"\s+to\s+", text.strip())]
+    if len(ends) == 2 and all(units.split_quantity_unit(e) for e in ends):
+        pairs = [units.parse_quantity(e) for e in ends]
+        if any(v.kind != "exact" for v, _ in pairs):
+            raise KBError(f"plausible {text!r}: write two numbers with units, e.g. '1 W to 5 kW'")
+        shared = pairs[1][1] or unit  # "1 to 3 kW": the high end's unit serves both
+        bounds = []
+        for value, given in pairs:
+            given = given or shared
+            units.check_dimension(given, unit, f"the plausible range of {name}")
+            bounds.append(value.point * units.si_factor(given))
+        if bounds[0] > bounds[1]:
+            raise KBError(f"plausible {text!r} has its low end above its high end")
+        return bounds[0], bounds[1]
+    value, given = units.parse_quantity(text)
+    given = given or unit
+    units.check_dimension(given, unit, f"the plausible range of {name}")
+    if value.kind not in ("at_least", "at_most"):
+        raise KBError(f"plausible {text!r} must be a range ('1 W to 5 kW', '1% to 100%') or a bound ('>= 1')")
+    factor = units.si_factor(given)
+    return (None if value.low is None else value.low * factor), (None if value.high is None else value.high * factor)
 
 
 def read_properties(paths: list[Path]) -> dict[str, PropertyRow]:

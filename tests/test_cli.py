@@ -178,7 +178,7 @@ def test_add_fact_unknown_names(kb):
 def test_properties(kb):
     out = ok(kb("properties"))
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "UNIT", "DIMENSION", "DESCRIPTION"]
+    assert lines[0].split() == ["NAME", "UNIT", "DIMENSION", "PLAUSIBLE", "SCOPES", "DESCRIPTION"]
     assert any(line.split()[:3] == ["dense_bf16_flops", "FLOP/s", "[compute]"] for line in lines)
     assert any(line.split()[:3] == ["gpu_count", '""', "dimensionless"] for line in lines)
     props = {p["name"]: p for p in json.loads(ok(kb("properties", "--json")))}
@@ -194,7 +194,7 @@ def test_properties(kb):
 def test_facts_best_per_entity_and_property(kb):
     out = ok(kb("facts"))
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "ENTITY", "PROPERTY", "VALUE", "SOURCE", "LOCATOR", "RANK"]
+    assert lines[0].split() == ["ID", "ENTITY", "PROPERTY", "VALUE", "SOURCE", "LOCATOR", "QUALIFIERS", "RANK"]
     assert len(lines) == 2 + 10  # header, rule, one best claim per entity and property
     gpu = [line for line in lines if "gpu_count" in line]
     assert len(gpu) == 1 and "150000" in gpu[0] and "analyst-report" in gpu[0]
@@ -280,11 +280,14 @@ def test_deprecate_prefer_and_history(kb):
 
     out = ok(kb("history", "goodyear", "gpu_count"))
     lines = out.splitlines()
-    assert len(lines) == 4
-    assert lines[0].startswith("2024-07-01 00:00:00  claim " + older["id"])
-    assert lines[1].startswith("2024-10-01 00:00:00  claim " + newer["id"])
+    assert len(lines) == 5
+    # each claim with its as-of, method, confidence and rank as recorded
+    assert lines[0] == f"2024-07-01 00:00:00  claim {older['id']}  100000  [news-item]  as of 2024-06; reported; likely; rank normal"
+    assert lines[1].startswith("2024-10-01 00:00:00  claim " + newer["id"] + "  150000  [analyst-report")
     assert f"fact {newer['id']} -> deprecated: double counted" in lines[2]
     assert f"fact {newer['id']} -> preferred: double counting was mine" in lines[3]
+    # then the spread of the active claims: 100000 and 150000, geometric mean sqrt(1.5e10) = 122474
+    assert lines[4] == "spread over 2 active claim(s): min 100000, max 150000, max/min 1.5, geometric mean 122500"
 
     items = json.loads(ok(kb("history", "goodyear", "gpu_count", "--json")))
     assert [i["type"] for i in items] == ["claim", "claim", "event", "event"]
@@ -313,7 +316,7 @@ def test_supersede(kb):
     assert listed[old["id"]]["superseded_by"] == new_id
     ok(kb("facts", "h100-sxm", "--property", "tdp", "--all"), f"superseded by {new_id}")
     history = ok(kb("history", "h100-sxm", "tdp"))
-    assert f"(supersedes {old['id']})" in history
+    assert f"    supersedes {old['id']}: retabulated" in history  # the correction's reason
     # ranking a superseded claim would have no effect, so it is refused
     assert f"rank {new_id} instead" in assert_clean_error(kb("prefer", old["id"], "--reason", "try"))
     [best] = facts_json(kb, "h100-sxm", "--property", "tdp")
@@ -337,9 +340,14 @@ def test_supersede_twice_is_refused(kb, db):
 
 
 def test_check_clean(kb):
+    # the fixture's two GPU counts for goodyear (100000 and 150000) compete: a warning, not a problem
     result = kb("check")
     assert result.exit_code == 0, result.output
-    assert result.output == "OK: no problems.\n"
+    assert result.output == (
+        "warning: goodyear.gpu_count: 2 active claims disagree by up to 1.5x; see `kb conflicts goodyear.gpu_count`\n"
+        "OK: no problems (1 warning(s): claims that disagree; `kb conflicts` lists them).\n")
+    strict = kb("check", "--strict")
+    assert strict.exit_code == 1 and strict.stderr == "0 problem(s) and 1 warning(s) (--strict).\n"
 
 
 def test_check_quote_not_in_source(kb, root):

@@ -1,0 +1,141 @@
+"""Competing claims that disagree, the likely reason (dense/sparse, GB/GiB, bit/byte), and the spread of claims.
+
+Two active claims of one entity and property compete when they are like with like (no grouping qualifier
+differs: see ``kb.selection.compatible``). They disagree by the factor by which their intervals fail to
+overlap: ``max(low) / min(high)`` of the pair, where an exact value is its own interval; overlapping
+ranges do not disagree. A pair is listed when that factor exceeds ``factor`` (default 1.1), or when its
+ratio matches a known mistake of the field, whatever the factor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .claims import is_active
+from .rows import ClaimRow
+from .selection import compatible
+
+if TYPE_CHECKING:
+    from .store import Store
+
+DEFAULT_FACTOR = 1.1
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    a: ClaimRow  # the lower claim
+    b: ClaimRow
+    factor: float
+    label: str | None  # "possible dense/sparse mix-up", ...
+
+
+@dataclass
+class Conflict:
+    """The active claims of one entity.property that disagree, with the pairs that do."""
+
+    entity: str
+    prop: str
+    claims: list[ClaimRow]
+    pairs: list[Disagreement] = field(default_factory=list)
+
+    @property
+    def factor(self) -> float:
+        return max(p.factor for p in self.pairs)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({p.label for p in self.pairs if p.label})
+
+
+def _interval(c: ClaimRow) -> tuple[float, float]:
+    low = c["si_low"] if c["si_low"] is not None else (0.0 if c["interval_kind"] == "at_most" else c["si_value"])
+    high = c["si_high"] if c["si_high"] is not None else (math.inf if c["interval_kind"] == "at_least" else c["si_value"])
+    return low, high
+
+
+def gap(a: ClaimRow, b: ClaimRow) -> float:
+    """The factor by which two claims fail to overlap (1.0 if they overlap; inf if one is zero and the other not)."""
+    (alo, ahi), (blo, bhi) = _interval(a), _interval(b)
+    lo, hi = max(alo, blo), min(ahi, bhi)
+    if lo <= hi:
+        return 1.0
+    return math.inf if hi == 0 else lo / hi
+
+
+def _near(ratio: float, target: float, tolerance: float) -> bool:
+    return abs(ratio / target - 1) <= tolerance
+
+
+def mixup_label(prop: str, dimension: str, a: ClaimRow, b: ClaimRow) -> str | None:
+    """The field's usual mistake that a pair's ratio of points points to, if any."""
+    lo, hi = sorted((a["si_value"], b["si_value"]))
+    if lo <= 0 or lo == hi:
+        return None
+    ratio = hi / lo
+    if prop.endswith("_flops") or prop.endswith("_ops"):
+        if _near(ratio, 2.0, 0.03):
+            return "possible dense/sparse mix-up"
+    if "[information]" in dimension:
+        if any(_near(ratio, 1.024 ** n, 0.002) for n in (1, 2, 3, 4)):
+            return "possible GB/GiB mix-up"
+        if "[time]" in dimension and _near(ratio, 8.0, 0.03):
+            return "possible bit/byte mix-up"
+    return None
+
+
+def disagreements(claims: Sequence[ClaimRow], dimension: str, factor: float = DEFAULT_FACTOR) -> list[Disagreement]:
+    """Every like-with-like pair of active claims that disagrees by more than ``factor`` or looks like a mix-up."""
+    active = [c for c in claims if is_active(c)]
+    out = []
+    for i, a in enumerate(active):
+        for b in active[i + 1:]:
+            if not compatible(a, b):
+                continue
+            f = gap(a, b)
+            label = mixup_label(a["property"], dimension, a, b)
+            if f > factor or label:
+                low, high = sorted((a, b), key=lambda c: c["si_value"])
+                out.append(Disagreement(low, high, f, label))
+    return sorted(out, key=lambda d: -d.factor)
+
+
+def conflicts(store: Store, entity: str | None = None, prop: str | None = None,
+              factor: float = DEFAULT_FACTOR) -> list[Conflict]:
+    """Every entity.property (within ``entity``/``prop`` if given) whose active claims disagree, worst first."""
+    groups: dict[tuple[str, str], list[ClaimRow]] = {}
+    for c in store.claims(entity, prop):
+        if is_active(c):
+            groups.setdefault((c["entity"], c["property"]), []).append(c)
+    properties = store.properties()
+    out = []
+    for (e, p), found in groups.items():
+        if len(found) < 2:
+            continue
+        pairs = disagreements(found, properties[p]["dimension"] if p in properties else "", factor)
+        if pairs:
+            out.append(Conflict(e, p, found, pairs))
+    return sorted(out, key=lambda c: (-c.factor, c.entity, c.prop))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The spread of some claims' point values (SI): min, max, max/min and geometric mean."""
+
+    n: int
+    low: float
+    high: float
+    ratio: float
+    geomean: float
+
+
+def spread(values: Iterable[float]) -> Spread | None:
+    xs = [v for v in values if v is not None and math.isfinite(v)]
+    if not xs:
+        return None
+    low, high = min(xs), max(xs)
+    ratio = math.inf if low == 0 and high > 0 else (high / low if low else 1.0)
+    gm = 0.0 if low == 0 else math.exp(sum(math.log(x) for x in xs) / len(xs))
+    return Spread(len(xs), low, high, ratio, gm)

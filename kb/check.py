@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,8 @@ from .errors import KBError
 from .yamlio import read_text
 
 if TYPE_CHECKING:
+    from .definitions import Catalog, ScenarioDef
+    from .project import Project
     from .store import Store
 
 
@@ -25,7 +27,7 @@ class Problem:
         return f"{self.where}: [{self.slug}] {self.message}"
 
 
-def check_facts(store: Any) -> list[Problem]:
+def check_facts(store: Store) -> list[Problem]:
     from .vocabulary import vocabulary
 
     problems: list[Problem] = []
@@ -75,22 +77,22 @@ def check_facts(store: Any) -> list[Problem]:
                 problems.append(Problem("quote-not-in-source", where, f"quote {f['quote'][:60]!r} is not in the source text"))
         if f["quote"] is not None and not f["quote"].strip():
             problems.append(Problem("empty-quote", where, "quote is blank; omit it instead"))
-    for f in store.sql("SELECT id, supersedes FROM fact WHERE supersedes IS NOT NULL"):
-        if f["supersedes"] not in fact_ids:
-            problems.append(Problem("dangling-reference", f"fact {f['id']}", f"supersedes unknown fact {f['supersedes']!r}"))
-    for e in store.sql("SELECT id, fact FROM event"):
-        if e["fact"] not in fact_ids:
-            problems.append(Problem("dangling-reference", f"event {e['id']}", f"names unknown fact {e['fact']!r}"))
-    for e in entities.values():
-        if e["part_of"] and e["part_of"] not in entities:
-            problems.append(Problem("dangling-reference", f"entity {e['id']}", f"part_of unknown entity {e['part_of']!r}"))
+    for row in store.sql("SELECT id, supersedes FROM fact WHERE supersedes IS NOT NULL"):
+        if row["supersedes"] not in fact_ids:
+            problems.append(Problem("dangling-reference", f"fact {row['id']}", f"supersedes unknown fact {row['supersedes']!r}"))
+    for row in store.sql("SELECT id, fact FROM event"):
+        if row["fact"] not in fact_ids:
+            problems.append(Problem("dangling-reference", f"event {row['id']}", f"names unknown fact {row['fact']!r}"))
+    for ent in entities.values():
+        if ent["part_of"] and ent["part_of"] not in entities:
+            problems.append(Problem("dangling-reference", f"entity {ent['id']}", f"part_of unknown entity {ent['part_of']!r}"))
     return problems
 
 
-def _same_place_disagreements(active: list[dict[str, Any]]) -> list[Problem]:
+def _same_place_disagreements(active: list[Mapping[str, Any]]) -> list[Problem]:
     """Two active claims with the same source, locator, quote and as-of that disagree: usually a fact edited in its
     file and loaded again, which should have been a correction (``supersedes:``)."""
-    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    seen: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     problems = []
     for c in active:
         key = (c["entity"], c["property"], c["source"], c["locator"], c["quote"], c["as_of"])
@@ -112,7 +114,7 @@ def check_files(label: str, run: Callable[[], Any]) -> list[Problem]:
     return []
 
 
-def check_catalog(project: Any) -> list[Problem]:
+def check_catalog(project: Project) -> list[Problem]:
     """Queries and scenarios parse and type-check; every query a scenario lists evaluates."""
     from .definitions import Catalog, effective_bindings
 
@@ -127,8 +129,8 @@ def check_catalog(project: Any) -> list[Problem]:
             if b.kind == "assumption" and b.source:
                 if b.source not in sources:
                     problems.append(Problem("unknown-source", b.where, f"source {b.source!r} is not recorded"))
-                elif b.quote and sources[b.source]["text_path"]:
-                    path = store.root / sources[b.source]["text_path"]
+                elif b.quote and (text_path := sources[b.source]["text_path"]):
+                    path = store.root / text_path
                     if path.is_file() and not quote_in_text(b.quote, read_text(path)):
                         problems.append(Problem("quote-not-in-source", b.where, f"quote {b.quote[:60]!r} is not in the source text"))
         problems += _check_bindings(project, catalog, scenario)
@@ -140,7 +142,7 @@ def check_catalog(project: Any) -> list[Problem]:
     return problems
 
 
-def _check_bindings(project: Any, catalog: Any, scenario: Any) -> list[Problem]:
+def _check_bindings(project: Project, catalog: Catalog, scenario: ScenarioDef) -> list[Problem]:
     """Each binding a scenario declares resolves (its fact, source, pinned id, query), and names an input
     some query has: a misspelt name would otherwise be ignored silently."""
     import difflib
@@ -160,7 +162,7 @@ def _check_bindings(project: Any, catalog: Any, scenario: Any) -> list[Problem]:
     return problems
 
 
-def check_all(project: Any) -> list[Problem]:
+def check_all(project: Project) -> list[Problem]:
     """Everything: stored facts, the fact files (validated, not written), queries, scenarios, templates."""
     from .load import load_paths
 
@@ -193,7 +195,7 @@ def conflict_warnings(store: Store) -> list[str]:
     return out
 
 
-def check_templates(project: Any) -> list[Problem]:
+def check_templates(project: Project) -> list[Problem]:
     """Every template compiles, uses only names the renderer provides, and renders."""
     from .render import list_templates, render, template_problems
 
@@ -203,5 +205,5 @@ def check_templates(project: Any) -> list[Problem]:
         for line, message in found:
             problems.append(Problem("template", f"template {t.name}" + (f", line {line}" if line else ""), message))
         if not found:
-            problems += check_files(f"template {t.name}", lambda t=t: render(project, t))
+            problems += check_files(f"template {t.name}", lambda t=t: render(project, t))  # type: ignore[misc]
     return problems

@@ -17,11 +17,11 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from . import units
 from .errors import FileFormatError, KBError, NotFoundError, ValueSyntaxError
-from .rows import FactRow, PropertyRow
+from .rows import ClaimRow, FactRow, PropertyRow
 from .values import parse_date, parse_value
 
 METHODS = ("reported", "calculated", "estimated")
@@ -189,30 +189,31 @@ def check_source_kind(kind: str | None) -> str:
     return _choice(kind, SOURCE_KINDS, "source kind", "other")
 
 
-def annotate(facts: list[dict[str, Any]], events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def annotate(facts: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]]) -> list[ClaimRow]:
     """Add ``effective_rank``, ``rank_reason`` from the latest event, and ``superseded_by``.
 
     ``events`` must be those visible at the time of interest; facts likewise.
     """
-    latest: dict[str, dict[str, Any]] = {}
-    for ev in sorted(events, key=lambda e: (e["recorded_at"], e["id"])):
-        latest[ev["fact"]] = ev
+    facts = list(facts)
+    latest: dict[str, Mapping[str, Any]] = {}
+    for event in sorted(events, key=lambda e: (e["recorded_at"], e["id"])):
+        latest[event["fact"]] = event
     superseded: dict[str, str] = {}
     for f in sorted(facts, key=lambda f: (f["recorded_at"], f["id"])):
         if f.get("supersedes"):
             superseded[f["supersedes"]] = f["id"]
-    out = []
+    out: list[ClaimRow] = []
     for f in facts:
-        g = dict(f)
-        ev = latest.get(f["id"])
+        g: dict[str, Any] = dict(f)
+        ev: Mapping[str, Any] | None = latest.get(f["id"])
         g["effective_rank"] = ev["rank"] if ev else f["rank"]
         g["effective_reason"] = ev["reason"] if ev else f.get("rank_reason")
         g["superseded_by"] = superseded.get(f["id"])
-        out.append(g)
+        out.append(cast(ClaimRow, g))
     return out
 
 
-def is_active(fact: dict[str, Any]) -> bool:
+def is_active(fact: Mapping[str, Any]) -> bool:
     return fact["effective_rank"] != "deprecated" and not fact["superseded_by"]
 
 
@@ -254,7 +255,7 @@ class _Desc:
         return isinstance(other, _Desc) and self.v == other.v
 
 
-def best(claims: list[dict[str, Any]]) -> dict[str, Any] | None:
+def best(claims: Iterable[ClaimRow]) -> ClaimRow | None:
     """The best active claim by the policy, or None if every claim is deprecated or superseded."""
     active = [c for c in claims if is_active(c)]
     return min(active, key=policy_key) if active else None

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .errors import KBError
+from .project import Project
 
 
 class KBGroup(click.Group):
@@ -41,9 +42,9 @@ class KBGroup(click.Group):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         """As click's, but a usage error is one line too: ``Error: ... (see `kb query --help`)``, exit 2."""
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "kb"
             click.echo(f"Error: {exc.format_message()} (see `{command} --help`)", err=True)
@@ -62,7 +63,7 @@ class KBGroup(click.Group):
             ctx.obj.discard_created()
 
 
-class UnitType(click.ParamType):
+class UnitType(click.ParamType):  # type: ignore[type-arg]
     """A unit from schema/units.txt; one that does not parse is a usage error (exit 2)."""
 
     name = "unit"
@@ -78,7 +79,7 @@ class UnitType(click.ParamType):
 
 
 UNIT = UnitType()
-pass_project = click.make_pass_decorator(object)
+pass_project = click.make_pass_decorator(Project)
 
 
 def emit_json(data: Any) -> None:
@@ -93,8 +94,6 @@ def emit_json(data: Any) -> None:
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, db: str) -> None:
     """A knowledge base of sourced facts about AI compute, with derived-quantity queries."""
-    from .project import Project
-
     try:
         ctx.obj = Project.open(root, db)
     except KBError as exc:
@@ -110,4 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .cli import cli, emit_json, pass_project
 from .textfmt import CLAIM_HEADERS, claim_rows, fact_status, fact_value, qualifiers, spread_line, table
+
+if TYPE_CHECKING:
+    from .project import Project
 
 KNOWN_AT = click.option("--known-at", metavar="DATE", help="Only what was recorded by DATE (what was believed then).")
 FACT_HEADERS = ["ID", "ENTITY", "PROPERTY", "VALUE", "SOURCE", "LOCATOR", "QUALIFIERS", "RANK"]
@@ -27,7 +30,7 @@ def _facts_rows(facts: list[Any]) -> list[list[Any]]:
 @click.option("--json", "as_json", is_flag=True, help="JSON: a list of facts (see README for the shape).")
 @KNOWN_AT
 @pass_project
-def facts(project: Any, entity: str | None, prop: str | None, show_all: bool, as_json: bool, known_at: str | None) -> None:
+def facts(project: Project, entity: str | None, prop: str | None, show_all: bool, as_json: bool, known_at: str | None) -> None:
     """List facts: by default the best claim per entity, property and kind (scope, status, configuration).
 
     Example: kb facts llama-3-405b --property training_compute --all
@@ -59,7 +62,7 @@ def facts(project: Any, entity: str | None, prop: str | None, show_all: bool, as
 @cli.command()
 @click.argument("entity")
 @pass_project
-def show(project: Any, entity: str) -> None:
+def show(project: Project, entity: str) -> None:
     """One entity (by id or alias, any case): what it is and every claim about it. Example: kb show h100"""
     store = project.store
     e = store.entity(entity)
@@ -100,7 +103,7 @@ def _history_line(i: dict[str, Any]) -> list[str]:
 @click.argument("prop", metavar="PROPERTY")
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def history(project: Any, entity: str, prop: str, as_json: bool) -> None:
+def history(project: Project, entity: str, prop: str, as_json: bool) -> None:
     """Every claim and rank event for one entity and property, in recorded order, then the spread of the active claims.
 
     Example: kb history openai-goodyear gpu_count
@@ -126,7 +129,7 @@ def history(project: Any, entity: str, prop: str, as_json: bool) -> None:
     for i in items:
         for line in _history_line(i):
             click.echo(line)
-    active = [i for i in items if i["type"] == "claim" and is_active(i)]  # type: ignore[arg-type]
+    active = [i for i in items if i["type"] == "claim" and is_active(i)]
     click.echo(spread_line(spread(c["si_value"] for c in active), store.property(ref.prop)["unit"]))
 
 
@@ -136,7 +139,7 @@ def history(project: Any, entity: str, prop: str, as_json: bool) -> None:
               help="List claims that disagree by more than this factor.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def conflicts(project: Any, target: str | None, factor: float, as_json: bool) -> None:
+def conflicts(project: Project, target: str | None, factor: float, as_json: bool) -> None:
     """Active claims of one entity and property (and one kind) that disagree, with sources, as-of and method.
 
     Ranges disagree by how far they fail to overlap. Labels name the field's usual mistakes: a 2x
@@ -188,7 +191,7 @@ def conflicts(project: Any, target: str | None, factor: float, as_json: bool) ->
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def sources(project: Any, as_json: bool) -> None:
+def sources(project: Project, as_json: bool) -> None:
     """List sources. Example: kb sources --json"""
     rows = list(project.store.sources().values())
     if as_json:
@@ -200,7 +203,7 @@ def sources(project: Any, as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def properties(project: Any, as_json: bool) -> None:
+def properties(project: Project, as_json: bool) -> None:
     """List the property vocabulary: units, dimensions, plausible ranges, scopes. Example: kb properties"""
     from .vocabulary import describe, scopes_of
 
@@ -216,7 +219,7 @@ def properties(project: Any, as_json: bool) -> None:
 @cli.command()
 @click.option("--strict", is_flag=True, help="Warnings (claims that disagree) count as problems: exit 1.")
 @pass_project
-def check(project: Any, strict: bool) -> None:
+def check(project: Project, strict: bool) -> None:
     """Validate everything and list every problem; exit 1 if there is any. Claims that disagree are warnings.
 
     Example: kb check
@@ -241,7 +244,7 @@ def check(project: Any, strict: bool) -> None:
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def sql(project: Any, query: str, as_json: bool) -> None:
+def sql(project: Project, query: str, as_json: bool) -> None:
     """Run a read-only SQL query. Example: kb sql "SELECT entity, count(*) FROM fact GROUP BY entity\""""
     from .sqlread import read_only_query
 

@@ -23,7 +23,7 @@ def before_write(project: Project) -> Snapshot:
     return snapshot(project)
 
 
-def report_changes(project: Any, before: Snapshot | None) -> None:
+def report_changes(project: Project, before: Snapshot | None) -> None:
     """After a write: which declared results changed (old -> new), which no longer resolve, which best claims moved."""
     from .impact import compare, snapshot
 
@@ -42,7 +42,7 @@ def report_changes(project: Any, before: Snapshot | None) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @pass_project
-def load(project: Any, paths: tuple[str, ...]) -> None:
+def load(project: Project, paths: tuple[str, ...]) -> None:
     """Import sources, entities, facts and events from YAML files or folders (default: facts/).
 
     All-or-nothing: one bad entry and nothing is written. Idempotent: loading the
@@ -75,7 +75,7 @@ def load(project: Any, paths: tuple[str, ...]) -> None:
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @pass_project
-def export(project: Any, output: str | None) -> None:
+def export(project: Project, output: str | None) -> None:
     """Write every source, entity, fact and event as YAML that `kb load` reads back losslessly.
 
     Example: kb export -o backup.yaml
@@ -108,7 +108,7 @@ def add() -> None:
 @click.option("--accessed", metavar="DATE")
 @click.option("--kind", default="other", show_default=True)
 @pass_project
-def add_source(project: Any, source_id: str, **opts: Any) -> None:
+def add_source(project: Project, /, source_id: str, **opts: Any) -> None:
     """Record a source. Example: kb add source epoch-2024 --title "Epoch AI data" --kind dataset"""
     from .load import load_rows
 
@@ -125,7 +125,7 @@ def add_source(project: Any, source_id: str, **opts: Any) -> None:
 @click.option("--alias", "aliases", multiple=True)
 @click.option("--part-of")
 @pass_project
-def add_entity(project: Any, entity_id: str, kind: str, name: str | None, aliases: tuple[str, ...], part_of: str | None) -> None:
+def add_entity(project: Project, entity_id: str, kind: str, name: str | None, aliases: tuple[str, ...], part_of: str | None) -> None:
     """Record an entity. Example: kb add entity mi355x --kind accelerator --name "AMD MI355X\""""
     from .load import load_rows
 
@@ -175,7 +175,7 @@ def fact_spec(opts: dict[str, Any]) -> dict[str, Any]:
 @fact_options
 @click.option("--entity-kind", help="Create ENTITY with this kind if it is not recorded yet.")
 @pass_project
-def add_fact(project: Any, entity: str, prop: str, value: str, unit: str, entity_kind: str | None, **opts: Any) -> None:
+def add_fact(project: Project, /, entity: str, prop: str, value: str, unit: str, entity_kind: str | None, **opts: Any) -> None:
     """Record a claim. VALUE: 989.4, 1.6e12, 100K, ~6, '24 to 27', '40 ± 5', '>=150', '<=300'; UNIT '' for a count.
 
     Prints which declared results the new claim changes (old -> new), and a note when it becomes the
@@ -206,7 +206,7 @@ def _rank_command(name: str, rank: str, doc: str) -> None:
     @click.argument("fact_id")
     @click.option("--reason", required=True, help="Why; recorded with the event.")
     @pass_project
-    def command(project: Any, fact_id: str, reason: str) -> None:
+    def command(project: Project, fact_id: str, reason: str) -> None:
         before = before_write(project)
         ev = project.store.record_rank(fact_id, rank, reason)
         click.echo(f"Recorded event {ev['id']}: fact {ev['fact']} is now {rank}.")
@@ -224,7 +224,7 @@ _rank_command("prefer", "preferred", "Mark a fact preferred over competing claim
 @fact_options
 @click.option("--reason", required=True, help="Why the old claim is corrected.")
 @pass_project
-def supersede(project: Any, fact_id: str, value: str, unit: str, reason: str, **opts: Any) -> None:
+def supersede(project: Project, /, fact_id: str, value: str, unit: str, reason: str, **opts: Any) -> None:
     """Record a corrected claim that supersedes FACT_ID (which stays, marked superseded).
 
     Example: kb supersede 5372296c97d6 24576 "" --source llama-3-paper --method calculated --reason "8 pods of 3,072 GPUs"

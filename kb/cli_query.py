@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .claims import QUALIFIERS
 from .cli import UNIT, cli, emit_json, pass_project
 from .textfmt import CLAIM_HEADERS, table
+
+if TYPE_CHECKING:
+    from .project import Project
 
 
 def _known_at(ctx: Any, param: Any, value: str | None) -> str | None:
@@ -68,7 +71,7 @@ def _check_unit(result: Any, unit: str | None, query: str) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def queries(project: Any, as_json: bool) -> None:
+def queries(project: Project, as_json: bool) -> None:
     """List derived quantities with their units and inputs. Example: kb queries"""
     qs = list(project.catalog.queries.values())
     if as_json:
@@ -83,7 +86,7 @@ def queries(project: Any, as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def scenarios(project: Any, as_json: bool) -> None:
+def scenarios(project: Project, as_json: bool) -> None:
     """List scenarios: what each binds and which queries it answers. Example: kb scenarios"""
     from .definitions import effective_bindings
 
@@ -114,7 +117,7 @@ def scenarios(project: Any, as_json: bool) -> None:
 @click.option("--across", metavar="ENTITY.PROPERTY", help="Evaluate once per active claim of this property and tabulate.")
 @KNOWN_AT
 @pass_project
-def query(project: Any, query_name: str, scenario: str, sets: tuple[str, ...], unit: str | None, as_json: bool,
+def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...], unit: str | None, as_json: bool,
           explain: bool, across: str | None, known_at: str | None) -> None:
     """Evaluate a derived quantity under a scenario.
 
@@ -140,7 +143,7 @@ def query(project: Any, query_name: str, scenario: str, sets: tuple[str, ...], u
         click.echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}")
 
 
-def _across(project: Any, query_name: str, scenario: str, overrides: dict[str, Any], unit: str | None,
+def _across(project: Project, query_name: str, scenario: str, overrides: dict[str, Any], unit: str | None,
             as_json: bool, across: str, known_at: str | None) -> None:
     from . import explain as ex
     from .across import across as evaluate_across
@@ -170,7 +173,7 @@ def _across(project: Any, query_name: str, scenario: str, overrides: dict[str, A
 @click.option("--json", "as_json", is_flag=True)
 @KNOWN_AT
 @pass_project
-def compare(project: Any, query_name: str, names: tuple[str, ...], sets: tuple[str, ...], unit: str | None,
+def compare(project: Project, query_name: str, names: tuple[str, ...], sets: tuple[str, ...], unit: str | None,
             as_json: bool, known_at: str | None) -> None:
     """Evaluate one query under several scenarios, side by side with the inputs that differ.
 
@@ -215,7 +218,7 @@ def compare(project: Any, query_name: str, names: tuple[str, ...], sets: tuple[s
 @click.option("--json", "as_json", is_flag=True)
 @KNOWN_AT
 @pass_project
-def uses(project: Any, target: str, as_json: bool, known_at: str | None) -> None:
+def uses(project: Project, target: str, as_json: bool, known_at: str | None) -> None:
     """List every query result (query, scenario) whose derivation depends on a fact or property.
 
     Example: kb uses llama-3-405b.parameters

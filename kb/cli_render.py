@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .cli import cli, emit_json, pass_project
 from .textfmt import table
 
+if TYPE_CHECKING:
+    from .project import Project
+
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
-def templates(project: Any, as_json: bool) -> None:
+def templates(project: Project, as_json: bool) -> None:
     """List the report templates in templates/. Example: kb templates"""
     from .render import list_templates
 
@@ -49,7 +52,7 @@ def _print_drift(name: str, d: Any) -> None:
 @click.option("--all", "render_all", is_flag=True, help="Render every template in templates/ into the -o folder.")
 @click.option("--check", is_flag=True, help="Re-render and list numbers changed since the last recorded render; exit 1 if any.")
 @pass_project
-def render(project: Any, template: str | None, scenario: str | None, output: str | None, render_all: bool, check: bool) -> None:
+def render(project: Project, template: str | None, scenario: str | None, output: str | None, render_all: bool, check: bool) -> None:
     """Render a report template (by name, or a path to a .md.j2 file) to markdown.
 
     Every render is recorded (template, scenario, output hash, each number and the facts
@@ -63,7 +66,7 @@ def render(project: Any, template: str | None, scenario: str | None, output: str
     if render_all == bool(template):
         raise click.UsageError("give a TEMPLATE or --all")
     if check:
-        names = [t.name for t in rendering.list_templates(project.templates_dir)] if render_all else [template]
+        names = [t.name for t in rendering.list_templates(project.templates_dir)] if render_all else [str(template)]
         changed = False
         for name in names:
             _, d = manifest.check(project, name, scenario)
@@ -104,7 +107,7 @@ def render(project: Any, template: str | None, scenario: str | None, output: str
 
 @cli.command()
 @pass_project
-def stale(project: Any) -> None:
+def stale(project: Project) -> None:
     """List recorded renders whose numbers the current facts would change; exit 1 if any.
 
     Example: kb stale

@@ -17,6 +17,7 @@ from typing import Any
 from . import formula, units
 from .claims import split_ref
 from .errors import DimensionError, EvaluationError, FileFormatError, KBError, NotFoundError
+from .formula import Node
 from .selection import COMBINE, PIN_KEYS
 from .units import parse_quantity
 from .values import Value
@@ -40,7 +41,7 @@ class QueryDef:
     description: str
     inputs: tuple[InputDecl, ...]
     formula: str
-    tree: formula.Node = field(compare=False)
+    tree: Node = field(compare=False)
     unit: str
     display_unit: str
     where: str

@@ -15,7 +15,7 @@ One-sided bounds: ``>= a`` is [a, inf); ``<= b`` is [0, b] for b >= 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from .errors import DimensionError, EvaluationError, KBError, NotFoundError
 from .rows import ClaimRow, SourceRow
 from .selection import combine_claims
 from .values import Value
+
+if TYPE_CHECKING:
+    from .store import Store
 
 MAX_RANGED = 16
 
@@ -114,7 +117,7 @@ class Evaluator:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         catalog: Catalog,
         *,
         overrides: dict[str, tuple[Value, str]] | None = None,

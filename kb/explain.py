@@ -145,11 +145,11 @@ def qualifier_suffix(f: Mapping[str, Any]) -> str:
 def explain(r: Result, unit: str | None = None) -> str:
     """Readable derivation: facts and assumptions (each once), each step in order, then citations."""
     leaves: dict[tuple[str, str], Result] = {}
-    used_in: dict[tuple[str, str], str] = {}  # the scenario of the step that reads each leaf
+    used_in: dict[tuple[str, str], str | None] = {}  # the scenario of the step that reads each leaf
     steps: list[Result] = []
     seen: set[int] = set()
 
-    def visit(x: Result, step_scenario: str) -> None:
+    def visit(x: Result, step_scenario: str | None) -> None:
         if isinstance(x.node, Leaf):
             leaves.setdefault((x.name, x.node.key), x)
             used_in.setdefault((x.name, x.node.key), step_scenario)

@@ -369,14 +369,14 @@ def compile_node(node: Node) -> Compiled:
                 _check(bool(np.ravel(den)[0] == 0), "division by zero", node)
                 _check(bool(np.any(den < 0) and np.any(den > 0)), "a range in the denominator spans zero", node)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    return left(env) / den
+                    return np.asarray(left(env) / den)
             return divide
 
         def power(env: dict[str, np.ndarray]) -> np.ndarray:
             base, exp = np.asarray(left(env)), np.asarray(right(env))
             _check(bool(np.ravel(base)[0] < 0 and np.ravel(exp)[0] % 1 != 0), "a negative number to a fractional power", node)
             with np.errstate(invalid="ignore", over="ignore"):
-                return np.power(base, exp)
+                return np.asarray(np.power(base, exp))
         return power
     assert isinstance(node, Call)
     args = [compile_node(a) for a in node.args]
@@ -391,11 +391,13 @@ def compile_node(node: Node) -> Compiled:
             return out
         return extreme
     arg = args[0]
-    domain = {"sqrt": ("the square root of a negative number", lambda v: v < 0),
+    domain: dict[str, tuple[str, Callable[[Any], Any]]] = {"sqrt": ("the square root of a negative number", lambda v: v < 0),
               "log": ("the log of a number that is not positive", lambda v: v <= 0),
               "log10": ("the log of a number that is not positive", lambda v: v <= 0)}
-    ufunc = {"sqrt": np.sqrt, "log": np.log, "log10": np.log10, "exp": np.exp, "abs": np.abs,
-             "ceil": lambda v: np.ceil(_near_int(v)), "floor": lambda v: np.floor(_near_int(v))}[fn]
+    ufuncs: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "sqrt": np.sqrt, "log": np.log, "log10": np.log10, "exp": np.exp, "abs": np.abs,
+        "ceil": lambda v: np.ceil(_near_int(v)), "floor": lambda v: np.floor(_near_int(v))}
+    ufunc = ufuncs[fn]
 
     def call(env: dict[str, np.ndarray]) -> np.ndarray:
         v = np.asarray(arg(env))

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import claims
 from .errors import AppendOnlyError, ConflictError, FileFormatError, KBError, NotFoundError, UnitError
 from .values import now_stamp, parse_date, parse_timestamp
 from .yamlio import Fields, YMap, dump_yaml, read_text, read_yaml, ymap
+
+if TYPE_CHECKING:
+    from .store import Store
 
 TOP_KEYS = {"properties", "sources", "entities", "facts", "events"}
 SOURCE_KEYS = {"id", "title", "authors", "publisher", "url", "archive_url", "published", "accessed", "kind", "text", "recorded_at"}
@@ -80,23 +84,23 @@ class _Pending:
     ``strict`` (the CLI's ``kb add``) refuses anything already recorded instead of skipping it.
     """
 
-    def __init__(self, store: Any, strict: bool = False) -> None:
+    def __init__(self, store: Store, strict: bool = False) -> None:
         self.store = store
         self.strict = strict
-        self.sources = store.sources()
-        self.entities = store.entities()
-        self.properties = store.properties()
+        self.sources: dict[str, Any] = dict(store.sources())
+        self.entities: dict[str, Any] = dict(store.entities())
+        self.properties: dict[str, Any] = dict(store.properties())
         self.fact_ids = set(store.fact_ids())
         self.facts: dict[str, dict[str, Any]] = {}
         self.superseded = {r["supersedes"]: r["id"] for r in store.sql("SELECT id, supersedes FROM fact WHERE supersedes IS NOT NULL")}
         self.event_ids = {r["id"] for r in store.sql("SELECT id FROM event")}
-        self.new: dict[str, list[dict[str, Any]]] = {"property": [], "source": [], "entity": [], "fact": [], "event": []}
+        self.new: dict[str, list[Any]] = {"property": [], "source": [], "entity": [], "fact": [], "event": []}
         self.unchanged = 0
         self.stamp = now_stamp()
         self._texts: dict[Path, str] = {}
         self.declared: dict[tuple[str, str], str] = {}  # where this load first declared a source or entity
 
-    def _same_or_conflict(self, kind: str, row: dict[str, Any], existing: dict[str, Any], where: str) -> None:
+    def _same_or_conflict(self, kind: str, row: Mapping[str, Any], existing: Mapping[str, Any], where: str) -> None:
         if self.strict:
             raise ConflictError(f"{kind} {row['id']!r} is already recorded", where=where)
         diff = [k for k in COMPARED[kind] if (existing.get(k) or None) != (row.get(k) or None)]
@@ -124,7 +128,7 @@ class _Pending:
     def source(self, item: Any, file: str) -> None:
         f = Fields(item, file, "source", SOURCE_KEYS)
         try:
-            row = {
+            row: dict[str, Any] = {
                 "id": f.req("id"), "title": f.req("title"),
                 "authors": json.dumps(f.text_list("authors"), ensure_ascii=False),
                 "publisher": f.opt("publisher"), "url": f.opt("url"), "archive_url": f.opt("archive_url"),
@@ -146,7 +150,7 @@ class _Pending:
     def entity(self, item: Any, file: str) -> None:
         f = Fields(item, file, "entity", ENTITY_KEYS)
         try:
-            row = {
+            row: dict[str, Any] = {
                 "id": f.req("id"), "kind": claims.check_entity_kind(f.req("kind")),
                 "name": f.opt("name") or f.req("id"),
                 "aliases": json.dumps(f.text_list("aliases"), ensure_ascii=False),
@@ -164,7 +168,7 @@ class _Pending:
         self.declared[("entity", row["id"])] = f.at("id")
         self.new["entity"].append(row)
 
-    def _check_aliases(self, row: dict[str, Any], where: str) -> None:
+    def _check_aliases(self, row: Mapping[str, Any], where: str) -> None:
         """An alias names one entity: not twice on one, not another's id or alias."""
         aliases = json.loads(row["aliases"])
         if len(set(aliases)) != len(aliases):
@@ -192,6 +196,7 @@ class _Pending:
         spec["value"] = value
         for key in ("entity", "property", "source"):
             spec[key] = f.req(key)
+        assert spec["entity"] is not None and spec["source"] is not None
         if spec["entity"] not in self.entities:
             raise NotFoundError("entity", spec["entity"], list(self.entities), where=f.at("entity"),
                                 hint="declare it under 'entities:'" if file else "add it with `kb add entity`")
@@ -214,7 +219,7 @@ class _Pending:
         self.fact_ids.add(row["id"])
         self.new["fact"].append(row)
 
-    def _check_quote(self, row: dict[str, Any], where: str) -> None:
+    def _check_quote(self, row: Mapping[str, Any], where: str) -> None:
         """A quote must be verbatim: where the source has a local text, the quote must be in it."""
         src = self.sources.get(row["source"]) or {}
         if not row["quote"] or not src.get("text_path") or self.store.root is None:
@@ -228,7 +233,7 @@ class _Pending:
             raise FileFormatError(f"quote {row['quote'][:60]!r} is not in the text of source {row['source']!r} "
                                   f"({src['text_path']}); quotes are verbatim, or left out", where=where)
 
-    def _check_correction(self, row: dict[str, Any], where: str) -> None:
+    def _check_correction(self, row: Mapping[str, Any], where: str) -> None:
         """A correction names a recorded claim of the same entity and property, not yet superseded."""
         old_id = row["supersedes"]
         if old_id not in self.fact_ids:
@@ -279,7 +284,7 @@ def _key_of(exc: KBError) -> str:
     return first if first in FACT_KEYS else "value"
 
 
-def load_paths(store: Any, paths: list[Path], root: Path | None = None, dry_run: bool = False) -> LoadReport:
+def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_run: bool = False) -> LoadReport:
     """Validate every entry of every file, then write them all in one transaction (or nothing).
 
     With ``dry_run`` nothing is written: the report says what a load would add.
@@ -324,7 +329,7 @@ def load_paths(store: Any, paths: list[Path], root: Path | None = None, dry_run:
     return report
 
 
-def _write(store: Any, pending: _Pending) -> None:
+def _write(store: Store, pending: _Pending) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
         for table in ("property", "source", "entity", "fact", "event"):
@@ -334,7 +339,7 @@ def _write(store: Any, pending: _Pending) -> None:
 
 
 def load_rows(
-    store: Any,
+    store: Store,
     *,
     sources: list[dict[str, Any]] = (),  # type: ignore[assignment]
     entities: list[dict[str, Any]] = (),  # type: ignore[assignment]
@@ -354,11 +359,11 @@ def load_rows(
     return pending.new
 
 
-def _clean(d: dict[str, Any]) -> dict[str, Any]:
+def _clean(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v not in (None, [], "")} | ({"unit": d["unit"]} if "unit" in d else {})
 
 
-def export_data(store: Any) -> dict[str, Any]:
+def export_data(store: Store) -> dict[str, Any]:
     """The whole database as the YAML load format, losslessly (ids and recorded times included)."""
     sources = [
         _clean({
@@ -403,5 +408,5 @@ def export_data(store: Any) -> dict[str, Any]:
     return {"properties": properties, **out} if properties else out
 
 
-def export_yaml(store: Any) -> str:
+def export_yaml(store: Store) -> str:
     return "# kb export: load with `kb load FILE`\n" + dump_yaml(export_data(store))

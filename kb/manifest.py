@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import KBError
 from .render import Rendered, find_template, render
 from .values import now_stamp
+
+if TYPE_CHECKING:
+    from .project import Project
 
 
 def output_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def template_ref(rendered: Rendered, project: Any) -> str:
+def template_ref(rendered: Rendered, project: Project) -> str:
     """How a render names its template: the name for templates/, else the file path."""
     inside = rendered.template.path.parent.resolve() == project.templates_dir.resolve()
     return rendered.template.name if inside else str(rendered.template.path)
 
 
-def record(project: Any, rendered: Rendered, output_path: str | None) -> str:
+def record(project: Project, rendered: Rendered, output_path: str | None) -> str:
     """Store the render, every number as rendered, and every fact and assumption it used."""
     from . import models
 
@@ -42,7 +46,7 @@ def record(project: Any, rendered: Rendered, output_path: str | None) -> str:
     return render_id
 
 
-def latest(project: Any, ref: str, scenario: str | None) -> dict[str, Any] | None:
+def latest(project: Project, ref: str, scenario: str | None) -> dict[str, Any] | None:
     rows = project.store.sql(
         "SELECT * FROM render WHERE template = ? AND scenario IS ? ORDER BY rendered_at DESC, id DESC LIMIT 1",
         (ref, scenario))
@@ -51,16 +55,16 @@ def latest(project: Any, ref: str, scenario: str | None) -> dict[str, Any] | Non
 
 @dataclass
 class Drift:
-    render: dict[str, Any]
+    render: Mapping[str, Any]
     changed: list[dict[str, Any]]  # {position, ref, scenario, old, new}
     added_inputs: list[str]
     removed_inputs: list[str]
     same_bytes: bool
 
 
-def _reorder_claims(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+def _reorder_claims(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[Any]]:
     """Within each run of listed claims of one property, compare as sets: put both runs in one order."""
-    def runs(numbers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def runs(numbers: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         out, i = [], 0
         while i < len(numbers):
             j = i
@@ -77,7 +81,7 @@ def _reorder_claims(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tup
     return runs(old), runs(new)
 
 
-def drift(project: Any, old: dict[str, Any], new: Rendered) -> Drift:
+def drift(project: Project, old: Mapping[str, Any], new: Rendered) -> Drift:
     """Numbers that differ (by position) between a recorded render and a fresh one, and why."""
     old_all = project.store.sql("SELECT * FROM render_number WHERE render = ? ORDER BY position", (old["id"],))
     # conflicts() lists claims in policy order; a new preferred claim reorders them without changing any
@@ -97,14 +101,14 @@ def drift(project: Any, old: dict[str, Any], new: Rendered) -> Drift:
     return Drift(old, changed, added, removed, output_hash(new.text) == old["output_hash"])
 
 
-def check(project: Any, name: str, scenario: str | None) -> tuple[Rendered, Drift | None]:
+def check(project: Project, name: str, scenario: str | None) -> tuple[Rendered, Drift | None]:
     """Re-render (without recording) and compare with the last recorded render of the same template and scenario."""
     rendered = render(project, find_template(project, name), scenario)
     old = latest(project, template_ref(rendered, project), scenario)
     return rendered, (drift(project, old, rendered) if old else None)
 
 
-def stale(project: Any) -> list[Drift]:
+def stale(project: Project) -> list[Drift]:
     """The latest render of each (template, scenario) whose numbers a re-render would change."""
     rows = project.store.sql(
         "SELECT r.* FROM render r WHERE r.rendered_at = (SELECT max(rendered_at) FROM render x "
@@ -121,7 +125,7 @@ def stale(project: Any) -> list[Drift]:
     return out
 
 
-def orphans(project: Any) -> list[str]:
+def orphans(project: Project) -> list[str]:
     """Recorded templates that no longer exist, so their renders cannot be checked."""
     names = [r["template"] for r in project.store.sql("SELECT DISTINCT template FROM render ORDER BY template")]
     missing = []

@@ -14,13 +14,16 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import numfmt, units
 from .definitions import Binding
 from .engine import Leaf, QNode, Result
 from .errors import KBError, TemplateError
 from .yamlio import read_text
+
+if TYPE_CHECKING:
+    from .project import Project
 
 SUFFIX = ".md.j2"
 
@@ -44,7 +47,7 @@ def list_templates(folder: Path) -> list[Template]:
     return [Template(p.name[: -len(SUFFIX)], p, template_title(p)) for p in sorted(folder.glob(f"*{SUFFIX}"))]
 
 
-def find_template(project: Any, name: str) -> Template:
+def find_template(project: Project, name: str) -> Template:
     """By name (``goodyear-phoenix-cluster``) from templates/, or by a path to any ``.j2`` file."""
     path = Path(name)
     if path.suffix == ".j2" or "/" in name:
@@ -144,7 +147,7 @@ def format_value(si_point: float, si_low: float | None, si_high: float | None, u
 @dataclass
 class Footnote:
     number: int
-    source: dict[str, Any]
+    source: Mapping[str, Any]
     locator: str | None
     quotes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -173,7 +176,7 @@ class Footnote:
 class RenderContext:
     """What one render used: footnotes by (source, locator), numbers in order, facts and assumptions."""
 
-    def __init__(self, project: Any, scenario: str | None) -> None:
+    def __init__(self, project: Project, scenario: str | None) -> None:
         self.project = project
         self.scenario = scenario
         self.sources = project.store.sources()
@@ -211,7 +214,7 @@ class RenderContext:
             return self.footnote(leaf.source["id"], leaf.locator, leaf.quote)
         return ""
 
-    def conflict_note(self, fact: dict[str, Any]) -> str | None:
+    def conflict_note(self, fact: Mapping[str, Any]) -> str | None:
         """Names the other active claims: those that differ (with their values) and those that agree."""
         from . import claims
 
@@ -220,10 +223,10 @@ class RenderContext:
         if not others:
             return None
 
-        def where(c: dict[str, Any]) -> str:
+        def where(c: Mapping[str, Any]) -> str:
             return f"{self.sources[c['source']]['title']}, {c['locator'] or 'no locator'}"
 
-        def key(c: dict[str, Any]) -> tuple[Any, ...]:
+        def key(c: Mapping[str, Any]) -> tuple[Any, ...]:
             return tuple(None if v is None else float(f"{v:.9g}") for v in (c["si_value"], c["si_low"], c["si_high"]))
 
         differ = [c for c in others if key(c) != key(fact)]
@@ -231,7 +234,7 @@ class RenderContext:
         ref = f"{fact['entity']}.{fact['property']}"
         parts = []
         if differ:
-            def value(c: dict[str, Any]) -> str:  # as exact as written: 16,384, ~15.6T tokens, 989.4 TFLOP/s
+            def value(c: Mapping[str, Any]) -> str:  # as exact as written: 16,384, ~15.6T tokens, 989.4 TFLOP/s
                 if auto_style(c["unit"]) == "count" and c["si_low"] is None and c["si_high"] is None \
                         and abs(c["si_value"]) < 1e6 and float(c["si_value"]).is_integer():
                     text = f"{int(c['si_value']):,}" + (" tokens" if units.dimension(c["unit"]) == "[token]" else "")
@@ -245,7 +248,7 @@ class RenderContext:
             parts.append(f"The same value for {ref} is also given by {'; '.join(where(c) for c in agree)}.")
         return " ".join(parts)
 
-    def evaluate(self, query: str, scenario: str | None, claims: dict[str, Any] | None = None) -> Result:
+    def evaluate(self, query: str, scenario: str | None, claims: Mapping[str, Any] | None = None) -> Result:
         """Evaluate in ``scenario`` (default: -s); ``claims`` pins ENTITY.PROPERTY to one claim: a source id,
         or a mapping of pins ({"source": ..., "locator": ...})."""
         name = scenario or self.scenario
@@ -358,7 +361,7 @@ class Claims(list):  # type: ignore[type-arg]
 
 # ---- the environment ----------------------------------------------------------------------------
 
-def environment(project: Any, ctx: RenderContext, search: list[Path]) -> Any:
+def environment(project: Project, ctx: RenderContext, search: list[Path]) -> Any:
     """The one place a Jinja environment is built: sandboxed, strict, markdown (no escaping)."""
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
@@ -379,7 +382,7 @@ def environment(project: Any, ctx: RenderContext, search: list[Path]) -> Any:
 GLOBALS = ("q", "fact", "given", "cite", "derivation", "conflicts")
 
 
-def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
+def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
     from . import claims as claims_mod
 
     def q(query: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
@@ -414,6 +417,7 @@ def helpers(project: Any, ctx: RenderContext) -> dict[str, Any]:
         if b.kind == "query":
             return q(b.query, b.scenario or sc, unit, style, 2 if digits is None else digits, point=point)  # type: ignore[arg-type]
         leaf, _ = ctx.evaluator.bind(b, defined_in, sc, ())
+        assert isinstance(leaf, Leaf)  # a fact or assumption: query bindings are handled above
         r = Result(name, leaf.kind, leaf.point, leaf.low, leaf.high, leaf.unit, leaf)
         return Number(ctx, r, "input", f"{sc}.{name}", unit, style, 3 if digits is None else digits, point=point)
 
@@ -501,7 +505,7 @@ def derivation_markdown(ctx: RenderContext, r: Result, repeat: bool = False) -> 
 
 # ---- static checks ------------------------------------------------------------------------------
 
-def template_problems(project: Any, template: Template) -> list[tuple[int | None, str]]:
+def template_problems(project: Project, template: Template) -> list[tuple[int | None, str]]:
     """Names a template uses that the renderer does not provide, and literal references
     (``q("name", "scenario")``, ``fact("entity.property")``) to things that do not exist."""
     from jinja2 import TemplateSyntaxError, meta, nodes
@@ -564,7 +568,7 @@ def _template_line(exc: BaseException, path: Path) -> int | None:
     return getattr(exc, "lineno", None)
 
 
-def render(project: Any, template: Template, scenario: str | None = None) -> Rendered:
+def render(project: Project, template: Template, scenario: str | None = None) -> Rendered:
     """Render one template to markdown (footnotes appended); raises TemplateError with file and line."""
     from jinja2 import TemplateError as JinjaError
 

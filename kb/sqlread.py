@@ -35,7 +35,8 @@ def _authorize(action: int, arg1: Any, arg2: Any, db: Any, trigger: Any) -> int:
 
 
 def read_only_query(path: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    first = (_LEADING.match(query or "").group(1) or "").upper()
+    m = _LEADING.match(query or "")
+    first = ((m.group(1) if m else "") or "").upper()
     if not first:
         raise KBError("kb sql: the query is empty; e.g. kb sql \"SELECT id, title FROM source\"")
     if first not in _QUERY_WORDS:

@@ -22,7 +22,7 @@ def registry(path: str | None = None) -> Any:
     """The pint registry for ``path`` (default: the project's schema/units.txt)."""
     import pint
 
-    ureg = pint.UnitRegistry(None, autoconvert_offset_to_baseunit=False)
+    ureg: Any = pint.UnitRegistry(None, autoconvert_offset_to_baseunit=False)
     ureg.load_definitions(str(path or UNITS_FILE))
     ureg.formatter.default_format = "~"
     return ureg
@@ -85,7 +85,7 @@ def si_unit(unit: str) -> str:
 
 
 def same_dimension(a: str, b: str) -> bool:
-    return parse_unit(a).dimensionality == parse_unit(b).dimensionality
+    return bool(parse_unit(a).dimensionality == parse_unit(b).dimensionality)
 
 
 def bare_percent(unit: str, expected_unit: str, point: float, high: float | None) -> bool:

@@ -187,10 +187,11 @@ def _value(text: str, kind: str, point: float, low: float | None, high: float | 
     if kind in ("range", "plusminus"):
         if point_text is not None:
             mid = _finite(point_text, point_text)
-            if not low <= mid <= high:  # type: ignore[operator]
+            if not (low is not None and high is not None and low <= mid <= high):
                 raise ValueSyntaxError(f"point value {point_text} lies outside the range {raw!r}")
             point = mid
-        return Value(raw, interval or "range", min(max(point, low), high), low, high)  # type: ignore[type-var]
+        assert low is not None and high is not None
+        return Value(raw, interval or "range", min(max(point, low), high), low, high)
     if interval is not None:
         raise ValueSyntaxError(f"interval {interval!r} needs a range such as '24 to 27', not {raw!r}")
     if point_text is not None:

@@ -120,7 +120,7 @@ def read_properties(paths: list[Path]) -> dict[str, PropertyRow]:
 
 def same_declaration(a: PropertyRow, b: PropertyRow) -> bool:
     keys = ("unit", "description", "plausible", "scopes")
-    return all((a.get(k) or None) == (b.get(k) or None) for k in keys)  # type: ignore[misc]
+    return all((a.get(k) or None) == (b.get(k) or None) for k in keys)
 
 
 def check_declared(row: PropertyRow, existing: PropertyRow | None, where: str) -> bool:

@@ -291,6 +291,13 @@ def _bindings(f: Fields, scenario: str, queries: dict[str, QueryDef]) -> dict[st
     out = {}
     for name, spec in data.items():
         where = f"{f.file}:{data.line_of(name)} scenario {scenario} input {name}"
+        if isinstance(spec, YMap):  # an unknown key: name the keys of this kind of binding
+            kind = next((k for k in ("fact", "value", "query") if k in spec), None)
+            unknown = sorted(set(spec) - BINDING_KEYS)
+            if unknown and kind:
+                keys = {"fact": FACT_BINDING_KEYS, "value": ASSUMPTION_KEYS, "query": QUERY_BINDING_KEYS}[kind]
+                raise FileFormatError(f"unknown key {unknown[0]!r} in binding {name} of scenario {scenario}; "
+                                      f"its keys: {', '.join(sorted(keys))}", where=f"{f.file}:{spec.line_of(unknown[0])}")
         g = Fields(spec, f.file, f"binding {name} of scenario {scenario}", BINDING_KEYS)
         try:
             out[name] = _binding(name, g, where, queries)

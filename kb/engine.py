@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import formula, units
-from .claims import split_ref
 from .definitions import Binding, Catalog, QueryDef, effective_bindings, input_unit
 from .errors import DimensionError, EvaluationError, KBError, NotFoundError
 from .rows import ClaimRow, SourceRow
@@ -197,8 +196,8 @@ class Evaluator:
             return Leaf(f"assumption:{defined_in}:{b.name}", "assumption", b.value.point * factor, low, high,
                         b.value.kind, b.unit, defined_in, source=src, reason=b.reason, locator=b.locator,
                         quote=b.quote), b.unit
-        assert b.fact is not None
-        return self.fact_leaf(b, scenario), self.store.property(split_ref(b.fact)[1])["unit"]
+        leaf = self.fact_leaf(b, scenario)
+        return leaf, self.store.property(leaf.claims[0]["property"])["unit"]
 
     def fact_leaf(self, b: Binding, scenario: str | None) -> Leaf:
         """The leaf a fact binding reads: its pinned, best or combined claim(s), as of ``known_at``."""

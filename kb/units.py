@@ -98,12 +98,15 @@ def check_dimension(unit: str, expected_unit: str, what: str, *, where: str | No
     """Raise DimensionError unless ``unit`` has the dimension of ``expected_unit``."""
     if not same_dimension(unit, expected_unit):
         example = repr(expected_unit) if expected_unit else "a plain count ('')"
+        hint = f"use a unit like {example}"
+        if unit.endswith(("FLOPs", "OPs")) and dimension(expected_unit).endswith("/ [time]"):
+            hint = f"{unit!r} is a count (FLOPs, lower-case s); for a rate write {unit[:-1]}/s or {unit[:-1]}S"
         raise DimensionError(
             f"{what} in {unit or 'a plain count'!r}",
             dimension(expected_unit),
             dimension(unit),
             where=where,
-            hint=f"use a unit like {example}",
+            hint=hint,
         )
 
 

@@ -146,12 +146,12 @@ def _read(text: str) -> tuple[str, float, float | None, float | None, bool, int]
     after_a = s.pos
     if s.word(_PLUS_MINUS):
         b = s.number()
-        if b is None or b.percent != a.percent and b.percent:
+        if b is None:
             raise _syntax(text)
         centre, spread = _scaled(a, a.suffix, text), _scaled(b, b.suffix or a.suffix, text)
         if spread > centre:
             raise ValueSyntaxError(f"value {text.strip()!r} reaches below zero; every quantity here is zero or more")
-        return "plusminus", centre, centre - spread, centre + spread, a.percent, s.pos
+        return "plusminus", centre, centre - spread, centre + spread, a.percent or b.percent, s.pos
     sep = s.word(_RANGE_SEPS)
     if sep is not None:
         b = s.number()

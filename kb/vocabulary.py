@@ -4,7 +4,8 @@ lists in fact files, validated and mirrored into the ``property`` table.
 Layers, each adding to the one before: the shipped vocabulary (always there), the project root's
 ``schema/properties.yaml`` (if the root is not the checkout), then properties declared in fact files
 (stored with the facts that need them, and exported with them). A project may re-declare a shipped
-property to change its display unit, description, plausible range or scopes, but not its dimension.
+property to change its display unit, description, plausible range or scopes (what it does not restate
+it keeps), but not its dimension.
 """
 
 from __future__ import annotations
@@ -109,10 +110,16 @@ def read_properties(paths: list[Path]) -> dict[str, PropertyRow]:
             if name in seen:
                 raise FileFormatError(f"property {name!r} is declared twice", where=f.at("name"))
             seen.add(name)
-            if name in out and out[name]["dimension"] != row["dimension"]:
-                raise FileFormatError(
-                    f"property {name!r} is already in the vocabulary ({where[name]}) with dimension "
-                    f"{out[name]['dimension']}, not {row['dimension']}; give yours another name", where=f.at("name"))
+            if name in out:
+                if out[name]["dimension"] != row["dimension"]:
+                    raise FileFormatError(
+                        f"property {name!r} is already in the vocabulary ({where[name]}) with dimension "
+                        f"{out[name]['dimension']}, not {row['dimension']}; give yours another name", where=f.at("name"))
+                if "plausible" not in f.data:  # what a re-declaration does not restate, it keeps
+                    row["plausible"], row["plausible_low"], row["plausible_high"] = (
+                        out[name]["plausible"], out[name]["plausible_low"], out[name]["plausible_high"])
+                if "scopes" not in f.data:
+                    row["scopes"] = out[name]["scopes"]
             out[name] = row
             where[name] = f.at("name")
     return out

@@ -263,8 +263,11 @@ def test_sources(kb):
 def test_deprecate_prefer_and_history(kb):
     claims = facts_json(kb, "goodyear", "--property", "gpu_count", "--all")
     newer, older = by_value(claims, 150000), by_value(claims, 100000)
-    out = ok(kb("deprecate", newer["id"][:7], "--reason", "double counted"))
-    assert out.startswith("Recorded event e") and out.endswith(f": fact {newer['id']} is now deprecated.\n")
+    result = kb("deprecate", newer["id"][:7], "--reason", "double counted")
+    out = ok(result)
+    assert result.stdout.startswith("Recorded event e") and result.stdout.endswith(f": fact {newer['id']} is now deprecated.\n")
+    # the fixture's goodyear-analyst scenario pinned that claim: loud, on stderr
+    assert result.stderr.startswith("warning: power_per_gpu [goodyear-analyst] no longer resolves: ")
     [best] = facts_json(kb, "goodyear", "--property", "gpu_count")
     assert best["id"] == older["id"]
     listed = {f["id"]: f for f in facts_json(kb, "goodyear", "--property", "gpu_count", "--all")}

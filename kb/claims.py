@@ -179,7 +179,8 @@ def _check_plausible(row: FactRow, prop: PropertyRow, spec: Mapping[str, Any]) -
         if (low is not None and v < low * (1 - 1e-12)) or (high is not None and v > high * (1 + 1e-12)):
             raise KBError(f"a value for {prop['name']} of {row['value_text']} {row['unit']}".rstrip()
                           + f" is outside its plausible range ({prop['plausible']}); check the value and the "
-                          "unit, or add plausibility: accepted with a plausibility_reason")
+                          "unit, or accept it with a reason (--accept-implausible REASON; in a fact file, "
+                          "plausibility: accepted and a plausibility_reason)")
 
 def check_entity_kind(kind: str) -> str:
     return _choice(kind, ENTITY_KINDS, "entity kind", "other")

@@ -165,11 +165,19 @@ def conflicts(project: Project, target: str | None, factor: float, as_json: bool
     found = find(store, entity, prop, factor)
     if as_json:
         sources = store.sources()
+
+        def spread_json(c: Any) -> dict[str, Any] | None:
+            s = spread(x["si_value"] for x in c.claims)
+            return None if s is None else {
+                "claims": s.n, "min": s.low, "max": s.high, "max_over_min": None if math.isinf(s.ratio) else s.ratio,
+                "geometric_mean": s.geomean, "si_unit": store.property(c.prop)["si_unit"]}
+
         emit_json([{
             "entity": c.entity, "property": c.prop, "factor": None if math.isinf(c.factor) else c.factor,
             "labels": c.labels, "claims": [fact_json(f, sources) for f in c.claims],
             "pairs": [{"low": p.a["id"], "high": p.b["id"], "factor": None if math.isinf(p.factor) else p.factor,
                        "label": p.label} for p in c.pairs],
+            "spread": spread_json(c),
         } for c in found])
         return
     if not found:

@@ -329,6 +329,12 @@ def test_overlapping_ranges_do_not_conflict(kb):
     ok(kb("add", "fact", "goodyear", "site_power", "30 to 40", "MW", "--source", "vendor-sheet"))  # 30/27 = 1.11
     [conflict] = json.loads(ok(kb("conflicts", "goodyear.site_power", "--json")))
     assert [round(p["factor"], 4) for p in conflict["pairs"]] == [round(30 / 26, 4), round(30 / 27, 4)]
+    # the spread is over the points (24 to 27 -> 25.5, 26, 30 to 40 -> 35), in SI watts
+    spread = conflict["spread"]
+    assert (spread["claims"], spread["si_unit"]) == (3, "kg * m ** 2 / s ** 3")  # as kb properties --json names it
+    assert (spread["min"], spread["max"]) == (pytest.approx(25.5e6), pytest.approx(35e6))
+    assert spread["max_over_min"] == pytest.approx(35 / 25.5)
+    assert spread["geometric_mean"] == pytest.approx((25.5 * 26 * 35) ** (1 / 3) * 1e6)
 
 
 # ---- no silent changes

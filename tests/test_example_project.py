@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import CHECKOUT, KB
 
 EXAMPLE = CHECKOUT / "examples" / "training-costs"

@@ -197,7 +197,7 @@ def conflict_warnings(store: Store) -> list[str]:
 
 def check_templates(project: Project) -> list[Problem]:
     """Every template compiles, uses only names the renderer provides, and renders."""
-    from .render import list_templates, render, template_problems
+    from .report import list_templates, render, template_problems
 
     problems: list[Problem] = []
     for t in list_templates(project.templates_dir):

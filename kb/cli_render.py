@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @pass_project
 def templates(project: Project, as_json: bool) -> None:
     """List the report templates in templates/. Example: kb templates"""
-    from .render import list_templates
+    from .report import list_templates
 
     found = list_templates(project.templates_dir)
     if as_json:
@@ -60,8 +60,8 @@ def render(project: Project, template: str | None, scenario: str | None, output:
 
     Example: kb render goodyear-phoenix-cluster -o goodyear.md
     """
-    from . import manifest
-    from . import render as rendering
+    from . import report as rendering
+    from .report import manifest
 
     if render_all == bool(template):
         raise click.UsageError("give a TEMPLATE or --all")
@@ -112,7 +112,7 @@ def stale(project: Project) -> None:
 
     Example: kb stale
     """
-    from . import manifest
+    from .report import manifest
 
     found = manifest.stale(project)
     for name in manifest.orphans(project):

@@ -14,6 +14,7 @@ One-sided bounds: ``>= a`` is [a, inf); ``<= b`` is [0, b] for b >= 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +233,26 @@ class Evaluator:
                     source=self.sources.get(first["source"]), reason=b.reason,
                     sources={f["source"]: self.sources[f["source"]] for f in found if f["source"] in self.sources},
                     locator=first["locator"], quote=first["quote"])
+
+    def read_fact(self, ref: str, pins: Mapping[str, str] | None = None, combine: str | None = None) -> Result:
+        """A fact reference read exactly as a scenario binding reads it: the best, pinned or combined claim(s)."""
+        b = Binding(ref, "fact", f"fact({ref!r})", fact=ref, pins=tuple((pins or {}).items()), combine=combine)
+        leaf = self.fact_leaf(b, None)
+        return Result(ref, "fact", leaf.point, leaf.low, leaf.high, leaf.unit, leaf)
+
+    def read_input(self, scenario: str, name: str) -> Result:
+        """What ``scenario`` binds to the input ``name``: a fact or assumption as read, or a query evaluated."""
+        self.catalog.scenario(scenario)
+        bindings = effective_bindings(self.catalog.scenarios, scenario)
+        if name not in bindings:
+            raise NotFoundError("input", name, list(bindings), where=f"scenario {scenario}")
+        defined_in, b = bindings[name]
+        if b.kind == "query":
+            assert b.query is not None
+            return self.evaluate(b.query, b.scenario or scenario)
+        leaf, _ = self.bind(b, defined_in, scenario, ())
+        assert isinstance(leaf, Leaf)  # a fact or an assumption
+        return Result(name, leaf.kind, leaf.point, leaf.low, leaf.high, leaf.unit, leaf)
 
     def _leaf_set(self, name: str, value: Value, unit: str) -> Leaf:
         factor = units.si_factor(unit)

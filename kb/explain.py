@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import formula
@@ -102,17 +102,21 @@ def _point(r: Result, digits: int = 3) -> str:
     return with_unit(sig(value, digits), r.unit)
 
 
-def substituted(r: Result) -> str:
-    """The formula with each input replaced by its (point) value in its display unit."""
+def substituted(r: Result, after: Callable[[Result], str] | None = None) -> str:
+    """The formula with each input replaced by its (point) value in its display unit; ``after(input)``
+    is appended to an input's first occurrence (a report's footnote marks)."""
     assert isinstance(r.node, QNode)
     values = {c.name: c for c in r.inputs}
     text = r.node.query.formula
-    out, last = [], 0
+    out, last, marked = [], 0, set()
     for kind, tok, pos in formula.tokens(text):
         if kind == "name" and tok in values:
             out.append(text[last:pos])
             shown_value = shown(values[tok], digits=4)
             out.append(f"({shown_value})" if " " in shown_value else shown_value)
+            if after is not None and tok not in marked:
+                marked.add(tok)
+                out.append(after(values[tok]))
             last = pos + len(tok)
     out.append(text[last:])
     return "".join(out)

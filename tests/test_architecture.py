@@ -36,10 +36,17 @@ def test_there_are_core_modules_to_check():
     assert "click" in imported_modules(KB_DIR / "cli.py")  # the scan does see imports
 
 
-@pytest.mark.parametrize("path", sorted(p for p in KB_DIR.glob("*.py") if not is_cli_module(p)), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(p for p in KB_DIR.rglob("*.py") if not is_cli_module(p)),
+                         ids=lambda p: str(p.relative_to(KB_DIR)))
 def test_only_cli_modules_import_click(path):
     offending = sorted(m for m in imported_modules(path) if m == "click" or m.startswith("click."))
-    assert not offending, f"kb/{path.name} imports {offending}; keep click in kb/cli.py and kb/cli_*.py"
+    assert not offending, f"kb/{path.relative_to(KB_DIR)} imports {offending}; keep click in kb/cli.py and kb/cli_*.py"
+
+
+def test_one_jinja_environment():
+    """Exactly one module builds a Jinja environment (the sandboxed, strict one)."""
+    builders = [p.relative_to(KB_DIR) for p in KB_DIR.rglob("*.py") if "SandboxedEnvironment(" in p.read_text()]
+    assert [str(p) for p in builders] == ["report/environment.py"]
 
 
 def walk(command: click.Command, path: str = "kb"):

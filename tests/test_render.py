@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from kb.cli import cli
 from kb.project import Project
-from kb.render import find_template, list_templates, render
+from kb.report import find_template, list_templates, render
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 SHIPPED = ["distributed-training-bandwidth", "goodyear-phoenix-cluster", "anthropic-trainium-compute",
@@ -64,11 +64,20 @@ def test_shipped_writeup(shipped: Project, name: str) -> None:
     # every footnote names a source recorded in the database
     titles = {s["title"] for s in shipped.store.sources().values()}
     for line in notes.strip().splitlines():
-        assert any(f"*{t}*" in line for t in titles), line
+        computed = re.match(r"\[\^\d+\]: Computed \(scenario [^)]+\): .*, \((\d+)\)\.$", line)
+        if computed:  # a derived number's one note: its last step, and its item in the computed-numbers section
+            assert f"**({computed.group(1)})** `" in body, line
+        else:
+            assert any(f"*{t}*" in line for t in titles), line
+    # no value carries a stack of marks: more than three in a row would be unreadable
+    for line in text.splitlines():
+        assert not re.search(r"(\[\^\d+\]){4}", line), line
     # every number printed is the query result it came from
-    for n in first.ctx.numbers:
+    from kb.report.render import RenderContext
+
+    ctx = RenderContext(shipped, None)
+    for n in first.numbers:
         if n["kind"] == "query":
-            ctx = first.ctx
             claims = json.loads(n["claims"]) if n["claims"] else None
             r = ctx.evaluate(n["ref"], n["scenario"], claims)
             value, low, high = r.shown(n["unit"])

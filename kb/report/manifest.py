@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import KBError
-from .render import Rendered, find_template, render
-from .values import now_stamp
+from ..errors import KBError
+from ..values import now_stamp
+from .render import Rendered, render
+from .templates import find_template, is_shipped_folder
 
 if TYPE_CHECKING:
-    from .project import Project
+    from ..project import Project
 
 
 def output_hash(text: str) -> str:
@@ -21,13 +22,12 @@ def output_hash(text: str) -> str:
 
 def template_ref(rendered: Rendered, project: Project) -> str:
     """How a render names its template: the name for templates/, else the file path."""
-    inside = rendered.template.path.parent.resolve() == project.templates_dir.resolve()
-    return rendered.template.name if inside else str(rendered.template.path)
+    return rendered.template.name if is_shipped_folder(project, rendered.template) else str(rendered.template.path)
 
 
 def record(project: Project, rendered: Rendered, output_path: str | None) -> str:
     """Store the render, every number as rendered, and every fact and assumption it used."""
-    from . import models
+    from .. import models
 
     stamp = now_stamp()
     digest = output_hash(rendered.text)
@@ -37,10 +37,10 @@ def record(project: Project, rendered: Rendered, output_path: str | None) -> str
         conn.execute(models.Render.__table__.insert(), [{  # type: ignore[attr-defined]
             "id": render_id, "template": ref, "scenario": rendered.scenario, "rendered_at": stamp,
             "output_hash": digest, "output_path": output_path}])
-        numbers = [{"render": render_id, **n} for n in rendered.ctx.numbers]
+        numbers = [{"render": render_id, **n} for n in rendered.numbers]
         if numbers:
             conn.execute(models.RenderNumber.__table__.insert(), numbers)  # type: ignore[attr-defined]
-        inputs = [{"render": render_id, "kind": k, "ref": r, "detail": d} for (k, r), d in sorted(rendered.ctx.inputs.items())]
+        inputs = [{"render": render_id, "kind": k, "ref": r, "detail": d} for (k, r), d in sorted(rendered.inputs.items())]
         if inputs:
             conn.execute(models.RenderInput.__table__.insert(), inputs)  # type: ignore[attr-defined]
     return render_id
@@ -85,7 +85,7 @@ def drift(project: Project, old: Mapping[str, Any], new: Rendered) -> Drift:
     """Numbers that differ (by position) between a recorded render and a fresh one, and why."""
     old_all = project.store.sql("SELECT * FROM render_number WHERE render = ? ORDER BY position", (old["id"],))
     # conflicts() lists claims in policy order; a new preferred claim reorders them without changing any
-    old_numbers, new_numbers = _reorder_claims(old_all, new.ctx.numbers)
+    old_numbers, new_numbers = _reorder_claims(old_all, new.numbers)
     changed = []
     for i in range(max(len(old_numbers), len(new_numbers))):
         a = old_numbers[i] if i < len(old_numbers) else None
@@ -95,7 +95,7 @@ def drift(project: Project, old: Mapping[str, Any], new: Rendered) -> Drift:
                             "old": a["text"] if a else None, "new": b["text"] if b else None})
     old_inputs = {(r["kind"], r["ref"]): r["detail"] for r in
                   project.store.sql("SELECT kind, ref, detail FROM render_input WHERE render = ?", (old["id"],))}
-    new_inputs = new.ctx.inputs
+    new_inputs = new.inputs
     added = [f"{k} {r}: {d}" for (k, r), d in sorted(new_inputs.items()) if (k, r) not in old_inputs]
     removed = [f"{k} {r}: {d}" for (k, r), d in sorted(old_inputs.items()) if (k, r) not in new_inputs]
     return Drift(old, changed, added, removed, output_hash(new.text) == old["output_hash"])

@@ -1,0 +1,184 @@
+"""The one Jinja environment, and the helpers templates call: q, fact, given, cite, derivation, conflicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import units
+from ..engine import Leaf, QNode, Result
+from ..errors import KBError
+from .derivation import prose, step_line, steps
+from .formatting import claim_value, format_value, qualifier_text
+from .printed import Printed
+
+if TYPE_CHECKING:
+    from ..project import Project
+    from .render import RenderContext
+
+GLOBALS = ("q", "fact", "given", "cite", "derivation", "conflicts")
+
+
+class Number:
+    """A number in a template: prints formatted; a fact carries its sources' marks, a computed number one
+    mark for its derivation. ``.bare`` prints it without marks, ``.value`` is the float."""
+
+    def __init__(self, ctx: RenderContext, result: Result, kind: str, ref: str, unit: str | None,
+                 style: str | None, digits: int, claims: dict[str, Any] | None = None, point: bool = False) -> None:
+        self._ctx, self._result, self._kind, self._ref, self._claims = ctx, result, kind, ref, claims
+        self._point = point  # print the point value alone, without its interval
+        self._unit = result.unit if unit is None else unit
+        if not units.same_dimension(self._unit, result.unit):
+            raise KBError(f"unit {self._unit!r} does not fit {ref} ({units.dimension(result.unit)})")
+        self._style, self._digits = style, digits
+
+    def fmt(self, style: str | None = None, digits: int | None = None, notes: bool = True) -> str:
+        r = self._result
+        style = style or self._style or ("plain" if self._unit != r.unit else None)
+        low_si, high_si = (None, None) if self._point else (r.low, r.high)
+        text = format_value(r.point, low_si, high_si, self._unit, style, self._digits if digits is None else digits)
+        value, low, high = r.shown(self._unit)
+        if self._point:
+            low = high = None
+        marks = "none" if not notes else "sources" if isinstance(r.node, Leaf) else "computed"
+        return self._ctx.page.token(Printed(text, marks, self._kind, self._ref, r.scenario, self._unit, value, low,
+                                            high, self._claims, r))
+
+    def __str__(self) -> str:
+        return self.fmt()
+
+    @property
+    def bare(self) -> str:
+        """The number without footnote marks (its sources are still recorded)."""
+        return self.fmt(notes=False)
+
+    @property
+    def value(self) -> float:
+        return self._result.shown(self._unit)[0]
+
+    @property
+    def result(self) -> Result:
+        return self._result
+
+
+class Claims(list):  # type: ignore[type-arg]
+    """Competing claims of one property; prints as a markdown list, each with its footnote."""
+
+    def __str__(self) -> str:
+        return "\n".join(f"- {c['text']}" for c in self)
+
+
+def environment(project: Project, ctx: RenderContext, search: list[Path]) -> Any:
+    """The one place a Jinja environment is built: sandboxed, strict, markdown (no escaping)."""
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader([str(p) for p in search]),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals.update(helpers(project, ctx))
+    env.filters.update(filters())
+    return env
+
+
+def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
+    from .. import claims as claims_mod
+
+    def q(query: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
+          digits: int = 2, claims: dict[str, Any] | None = None, point: bool = False) -> Number:
+        r = ctx.evaluate(query, scenario, claims)
+        return Number(ctx, r, "query", query, unit, style, digits, claims, point)
+
+    def fact(ref: str, source: str | None = None, unit: str | None = None, style: str | None = None,
+             digits: int = 3, point: bool = False, combine: str | None = None, **pins: str) -> Number:
+        """The claim ``ref`` means (best by the policy, or pinned: source=, locator=, scope=, ...), or several
+        combined (combine="median"), read as a scenario's fact binding reads it."""
+        pinned = {k: str(v) for k, v in ({"source": source} | pins).items() if v is not None}
+        r = ctx.evaluator.read_fact(ref, pinned, combine)
+        return Number(ctx, r, "fact", ref, unit, style, digits, point=point)
+
+    def given(name: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
+              digits: int | None = None, point: bool = False) -> Number:
+        """A scenario's binding of one input (an assumption, fact or query), with its footnote.
+        Digits default as for what it binds: 2 for a query's result, 3 for a fact or assumption."""
+        sc = scenario or ctx.scenario
+        if not sc:
+            raise KBError(f"given({name!r}) names no scenario and no default scenario was given (-s)")
+        r = ctx.evaluator.read_input(sc, name)
+        if r.kind == "query":
+            assert r.query is not None
+            return Number(ctx, r, "query", r.query.name, unit, style, 2 if digits is None else digits, point=point)
+        return Number(ctx, r, "input", f"{sc}.{name}", unit, style, 3 if digits is None else digits, point=point)
+
+    def cite(source: str, locator: str | None = None) -> str:
+        ctx.notes.check_source(source)
+        return ctx.page.token(Printed("", "cite", cite=(source, locator, None)))
+
+    def derivation(number: Number, repeat: bool = False) -> str:
+        return derivation_markdown(ctx, number.result, repeat=repeat)
+
+    def conflicts(ref: str) -> Claims:
+        r = project.store.resolve_ref(ref)
+        active = [c for c in project.store.claims(r.entity, r.prop) if claims_mod.is_active(c)]
+        if not active:
+            raise KBError(f"conflicts({ref!r}): no active claims of {r.entity}.{r.prop}")
+        out = Claims()
+        for c in sorted(active, key=claims_mod.policy_key):
+            text = claim_value(c) + qualifier_text(c, " ({})")
+            token = ctx.page.token(Printed(text, "cite", "claim", ref, None, c["unit"], c["value"], c["low"], c["high"],
+                                           cite=(c["source"], c["locator"], c["quote"]), fact=dict(c)))
+            out.append({"text": token, "source": ctx.sources[c["source"]]["title"],
+                        "value_text": c["value_text"], "id": c["id"]})
+        return out
+
+    return {"q": q, "fact": fact, "given": given, "cite": cite, "derivation": derivation, "conflicts": conflicts}
+
+
+def filters() -> dict[str, Any]:
+    def styled(style: str) -> Any:
+        def apply(n: Number, digits: int | None = None) -> str:
+            if not isinstance(n, Number):
+                raise KBError(f"the {style} filter applies to q() or fact() results")
+            return n.fmt(style=style, digits=digits)
+        return apply
+
+    return {"sci": styled("sci"), "si": styled("si"), "money": styled("money"), "count": styled("count"),
+            "plain": styled("plain")}
+
+
+def derivation_markdown(ctx: RenderContext, r: Result, repeat: bool = False) -> str:
+    """The derivation as a markdown list of steps: formula, numbers substituted (each fact's marks beside
+    it), result. A step from another scenario is labelled with it. A step already shown earlier in the
+    document (same query, scenario and numbers) is not repeated, unless ``repeat``: one line says so."""
+    from ..explain import substituted
+
+    if r.query is None:
+        raise KBError("derivation() takes a q() result (a fact or assumption has no derivation)")
+
+    def mark(leaf: Result) -> str:
+        return ctx.page.token(Printed("", "sources", result=leaf))
+
+    def result_text(step: Result, text: str) -> str:
+        value, low, high = step.shown()
+        token = ctx.page.token(Printed(text, "none", "step", step.node.query.name, step.node.scenario,  # type: ignore[union-attr]
+                                       step.unit, value, low, high))
+        return f"**{token}**"
+
+    lines, earlier = [], []
+    for step in steps(r):
+        assert isinstance(step.node, QNode)
+        name = step.node.query.name
+        key = (name, step.node.scenario, prose(substituted(step)))
+        if key in ctx.shown_steps and not repeat and step is not r:
+            earlier.append(f"`{name}` [{step.node.scenario}]")  # each named with its scenario: no ambiguity
+            continue
+        ctx.shown_steps.add(key)
+        lines.append("1. " + step_line(step, r, mark, result_text))
+    if earlier:
+        lines.insert(0, f"1. {', '.join(earlier)}: as derived above")
+    return "\n".join(lines)

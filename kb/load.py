@@ -315,10 +315,18 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
             for item in data.get(kind) or []:
                 method(item, label)
     pending.check_part_of()
-    for kind, method in (("facts", pending.fact), ("events", pending.event)):
-        for label, data in docs:
-            for item in data.get(kind) or []:
-                method(item, label)
+    # facts before the corrections that supersede them, whichever file each is in (a correction of a
+    # correction waits for the one it corrects); then rank events
+    waiting = [(item, label) for label, data in docs for item in data.get("facts") or []]
+    while waiting:
+        ready = [w for w in waiting if not _corrects_unseen(w[0], pending, waiting)] or waiting[:1]
+        for item, label in ready:  # no progress: the first reports its unknown target
+            pending.fact(item, label)
+        taken = {id(w) for w in ready}
+        waiting = [w for w in waiting if id(w) not in taken]
+    for label, data in docs:
+        for item in data.get("events") or []:
+            pending.event(item, label)
     if not dry_run:
         _write(store, pending)
     report = LoadReport(files=len(files), unchanged=pending.unchanged)
@@ -327,6 +335,12 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
         "entities": len(pending.new["entity"]), "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
     }
     return report
+
+
+def _corrects_unseen(item: Any, pending: _Pending, waiting: list[tuple[Any, str]]) -> bool:
+    """Whether a fact entry supersedes a claim not yet read that another waiting entry may add."""
+    target = item.get("supersedes") if isinstance(item, YMap) else None
+    return bool(target) and str(target) not in pending.fact_ids and len(waiting) > 1
 
 
 def _write(store: Store, pending: _Pending) -> None:

@@ -107,8 +107,10 @@ def competing_note(store: Store, sources: Mapping[str, Mapping[str, Any]], fact:
     """Names the other active claims of a fact: those that differ (with their values) and those that agree."""
     from .. import claims
 
+    from ..selection import compatible
+
     others = sorted((c for c in store.claims(fact["entity"], fact["property"])
-                     if claims.is_active(c) and c["id"] != fact["id"]), key=claims.policy_key)
+                     if claims.is_active(c) and c["id"] != fact["id"] and compatible(c, fact)), key=claims.policy_key)
     if not others:
         return None
 
@@ -131,6 +133,10 @@ def competing_note(store: Store, sources: Mapping[str, Mapping[str, Any]], fact:
 
 
 def claim_note(claim: Mapping[str, Any], competing: str | None) -> str | None:
-    """A footnote's note for a claim: its qualifiers (so a reader sees what the figure covers), then competitors."""
-    text = qualifier_text(claim, "Qualifiers: {}.")
+    """A footnote's note for a claim: its qualifiers (so a reader sees what the figure covers), then competitors.
+    A footnote is per (source, locator) and may support several claims, so a qualified claim is named."""
+    text = qualifier_text(claim)
+    if text:
+        ref = f"{claim['entity']}.{claim['property']}"
+        text = f"For {ref} = {claim['value_text']} {claim['unit']}".rstrip() + f": {text}."
     return " ".join(x for x in (text, competing) if x) or None

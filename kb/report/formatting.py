@@ -67,9 +67,10 @@ def format_value(si_point: float, si_low: float | None, si_high: float | None, u
     dim = units.dimension(unit)
     if style == "money":  # in the given unit, so USD/GPU_hour prints as $2 (the template says "per hour")
         return prefix + "-".join(numfmt.money(v / units.si_factor(unit), digits) for v in values)
-    if style == "sci":
+    if style == "sci":  # a FLOP count in FLOPs whatever unit it was written in (PFLOP/s*day, ZFLOP)
+        shown_in = "FLOP" if dim == "[compute]" else unit
         unit_text = " FLOPs" if dim == "[compute]" else (f" {unit}" if unit else "")
-        return prefix + "-".join(numfmt.sci(v / units.si_factor(unit), digits) for v in values) + unit_text
+        return prefix + "-".join(numfmt.sci(v / units.si_factor(shown_in), digits) for v in values) + unit_text
     if style == "count":
         word = " tokens" if dim == "[token]" else ""
         return prefix + "-".join(numfmt.count(v, digits) for v in values) + word

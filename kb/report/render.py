@@ -124,8 +124,7 @@ class RenderContext:
             assert isinstance(r.node, QNode)
             head = f"**({number})** `{r.node.query.name}` [{r.node.scenario}] = {item.text}"
             if item.claims:
-                head += " with " + ", ".join(f"the claim of {ref} {pin if isinstance(pin, str) else pin}"
-                                             for ref, pin in item.claims.items())
+                head += " with " + ", ".join(f"the claim of {ref} from {pin_text(pin)}" for ref, pin in item.claims.items())
             out += [head + ":", ""]
             for step in steps(r):
                 assert isinstance(step.node, QNode)
@@ -141,6 +140,13 @@ class RenderContext:
                 out.append(f"- assumed: {'; '.join(assumed)}")
             out.append("")
         return "\n".join(out).rstrip("\n") + "\n"
+
+
+def pin_text(pin: Any) -> str:
+    """``nesov-comments``, or ``locator Table 1, Total`` for a mapping of pins."""
+    if isinstance(pin, Mapping):
+        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in pin.items())
+    return str(pin)
 
 
 def shown_value(x: Result) -> str:

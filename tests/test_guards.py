@@ -181,11 +181,13 @@ def test_failing_command_leaves_no_database_or_folders(root: Path, tmp_path: Pat
 
 def test_deprecating_a_pinned_claim_warns_which_results_break(root: Path) -> None:
     code, out, err = kb(root, "deprecate", "afb769514651", "--reason", "testing")
+    assert code == 0 and "is now deprecated" in out  # the comment's dated ~100K claim still resolves the pin
+    code, out, err = kb(root, "deprecate", "05959825ea34", "--reason", "testing")
     assert code == 0 and "is now deprecated" in out
     assert "warning: power_per_gpu [openai-goodyear] no longer resolves" in err
     code, out, err = kb(root, "prefer", "d49f5b46965b", "--reason", "testing")
     assert code == 0
-    code, out, err = kb(root, "supersede", "fca9127c5434", "2", "byte", "--source", "nesov-comments", "--reason", "bf16")
+    code, out, err = kb(root, "supersede", "4179d3239a2b", "2", "byte", "--source", "nesov-comments", "--reason", "bf16")
     assert code == 0 and "note: 5 result(s) changed" in err and "gradient_size [llama-3-405b] 1.62 TB -> 0.81 TB" in err
 
 

@@ -4,8 +4,8 @@ facts, queries, scenarios and template, through the CLI, against hand-computed f
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 import shutil
 from pathlib import Path
 

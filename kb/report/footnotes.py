@@ -106,7 +106,6 @@ def join_marks(marks: list[str]) -> str:
 def competing_note(store: Store, sources: Mapping[str, Mapping[str, Any]], fact: Mapping[str, Any]) -> str | None:
     """Names the other active claims of a fact: those that differ (with their values) and those that agree."""
     from .. import claims
-
     from ..selection import compatible
 
     others = sorted((c for c in store.claims(fact["entity"], fact["property"])

@@ -90,12 +90,17 @@ def check_facts(store: Store) -> list[Problem]:
 
 
 def _same_place_disagreements(active: list[Mapping[str, Any]]) -> list[Problem]:
-    """Two active claims with the same source, locator, quote and as-of that disagree: usually a fact edited in its
-    file and loaded again, which should have been a correction (``supersedes:``)."""
+    """Two active claims of one kind with the same source, locator, quote and as-of that disagree: usually a fact
+    edited in its file and loaded again, which should have been a correction (``supersedes:``). Only claims
+    with a quote: two rows of one table (dense and sparse) share a locator and are not a mistake."""
+    from .selection import kind_of
+
     seen: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     problems = []
     for c in active:
-        key = (c["entity"], c["property"], c["source"], c["locator"], c["quote"], c["as_of"])
+        if not (c["quote"] or "").strip():
+            continue
+        key = (c["entity"], c["property"], c["source"], c["locator"], c["quote"], c["as_of"], kind_of(c))
         other = seen.setdefault(key, c)
         if other is not c and (other["si_value"], other["si_low"], other["si_high"]) != (c["si_value"], c["si_low"], c["si_high"]):
             problems.append(Problem("same-place-disagrees", f"fact {c['id']} ({c['entity']}.{c['property']})",
@@ -175,8 +180,10 @@ def check_all(project: Project) -> list[Problem]:
         pending = {k: n for k, n in (reports[0].added.items() if reports else ()) if n}
         if pending:
             listed = ", ".join(f"{n} {k}" for k, n in pending.items())
-            problems.append(Problem("not-loaded", "facts/", f"{listed} in the files are not in the database; "
-                                    "run `kb load` (an edited fact loads as a new, competing claim)"))
+            files = reports[0].new_in
+            named = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+            problems.append(Problem("not-loaded", "facts/", f"{listed} in the files are not in the database "
+                                    f"({named}); run `kb load` (an edited fact loads as a new, competing claim)"))
     problems += check_catalog(project)
     problems += check_templates(project)
     return problems

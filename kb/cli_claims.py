@@ -110,6 +110,7 @@ def history(project: Project, entity: str, prop: str, as_json: bool) -> None:
     """
     from .claims import is_active
     from .conflicts import spread
+    from .selection import kind_groups
     from .store import fact_json
 
     store = project.store
@@ -130,7 +131,9 @@ def history(project: Project, entity: str, prop: str, as_json: bool) -> None:
         for line in _history_line(i):
             click.echo(line)
     active = [i for i in items if i["type"] == "claim" and is_active(i)]
-    click.echo(spread_line(spread(c["si_value"] for c in active), store.property(ref.prop)["unit"]))
+    unit = store.property(ref.prop)["unit"]
+    for kind, group in kind_groups(active) if active else [("", [])]:  # type: ignore[arg-type]
+        click.echo((f"{kind}: " if kind else "") + spread_line(spread(c["si_value"] for c in group), unit))
 
 
 @cli.command()
@@ -173,7 +176,8 @@ def conflicts(project: Project, target: str | None, factor: float, as_json: bool
                 "geometric_mean": s.geomean, "si_unit": store.property(c.prop)["si_unit"]}
 
         emit_json([{
-            "entity": c.entity, "property": c.prop, "factor": None if math.isinf(c.factor) else c.factor,
+            "entity": c.entity, "property": c.prop, "kind": c.kind or None,
+            "factor": None if math.isinf(c.factor) else c.factor,
             "labels": c.labels, "claims": [fact_json(f, sources) for f in c.claims],
             "pairs": [{"low": p.a["id"], "high": p.b["id"], "factor": None if math.isinf(p.factor) else p.factor,
                        "label": p.label} for p in c.pairs],
@@ -187,7 +191,9 @@ def conflicts(project: Project, target: str | None, factor: float, as_json: bool
         unit = store.property(c.prop)["unit"]
         worst = "inf" if math.isinf(c.factor) else f"{c.factor:.3g}"
         labels = f" ({'; '.join(c.labels)})" if c.labels else ""
-        click.echo(("\n" if n else "") + f"{c.entity}.{c.prop}: {len(c.claims)} active claims, disagreeing by up to {worst}x{labels}")
+        kind = f" ({c.kind})" if c.kind else ""
+        click.echo(("\n" if n else "") + f"{c.entity}.{c.prop}{kind}: {len(c.claims)} active claims, "
+                   f"disagreeing by up to {worst}x{labels}")
         click.echo(table(CLAIM_HEADERS, claim_rows(c.claims)))
         for p in c.pairs:
             f = "inf" if math.isinf(p.factor) else f"{p.factor:.3g}"

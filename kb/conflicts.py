@@ -1,7 +1,8 @@
 """Competing claims that disagree, the likely reason (dense/sparse, GB/GiB, bit/byte), and the spread of claims.
 
 Two active claims of one entity and property compete when they are like with like (no grouping qualifier
-differs: see ``kb.selection.compatible``). They disagree by the factor by which their intervals fail to
+differs: see ``kb.selection.compatible``); a property whose claims are of several kinds (chip TDP and
+facility power, planned and operational) gets one conflict, and one spread, per kind. They disagree by the factor by which their intervals fail to
 overlap: ``max(low) / min(high)`` of the pair, where an exact value is its own interval; overlapping
 ranges do not disagree. A pair is listed when that factor exceeds ``factor`` (default 1.1), or when its
 ratio matches a known mistake of the field, whatever the factor.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .claims import is_active
 from .rows import ClaimRow
-from .selection import compatible
+from .selection import compatible, kind_groups
 
 if TYPE_CHECKING:
     from .store import Store
@@ -38,8 +39,9 @@ class Conflict:
 
     entity: str
     prop: str
-    claims: list[ClaimRow]
+    claims: list[ClaimRow]  # the active claims of one kind (see ``kind``)
     pairs: list[Disagreement] = field(default_factory=list)
+    kind: str = ""  # "scope it-load", ...: the kind these claims share when the property has several; "" if one
 
     @property
     def factor(self) -> float:
@@ -114,10 +116,14 @@ def conflicts(store: Store, entity: str | None = None, prop: str | None = None,
     for (e, p), found in groups.items():
         if len(found) < 2:
             continue
-        pairs = disagreements(found, properties[p]["dimension"] if p in properties else "", factor)
-        if pairs:
-            out.append(Conflict(e, p, found, pairs))
-    return sorted(out, key=lambda c: (-c.factor, c.entity, c.prop))
+        seen: set[tuple[str, str]] = set()
+        for kind, group in kind_groups(found):  # like with like: one conflict per kind of claim
+            pairs = [d for d in disagreements(group, properties[p]["dimension"] if p in properties else "", factor)
+                     if (d.a["id"], d.b["id"]) not in seen]  # two unqualified claims belong to every group
+            seen.update((d.a["id"], d.b["id"]) for d in pairs)
+            if pairs:
+                out.append(Conflict(e, p, group, pairs, kind))
+    return sorted(out, key=lambda c: (-c.factor, c.entity, c.prop, c.kind))
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,24 @@ class NotFoundError(KBError):
         super().__init__(msg, where=where)
 
 
+class AmbiguousClaims(KBError):
+    """A reference or pin that matches several claims (or claims of different kinds) where one is needed."""
+
+    slug = "ambiguous-pin"
+
+
+class PinMissError(NotFoundError):
+    """A pin that matches no active claim: the message says so and lists the candidates."""
+
+    slug = "pin-misses"
+
+    def __init__(self, kind: str, name: str, choices: list[str] | None = None, *, hint: str = "",
+                 where: str | None = None) -> None:
+        NotFoundError.__init__(self, kind, name, hint=hint, where=where)
+        self.message = f"the pin on {name!r} matches no active claim" + (f"; {hint}" if hint else "")
+        self.args = (f"{where}: {self.message}" if where else self.message,)
+
+
 class ConflictError(KBError):
     """Something that already exists with different content."""
 

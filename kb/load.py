@@ -38,6 +38,7 @@ class LoadReport:
     added: dict[str, int] = field(default_factory=lambda: {"properties": 0, "sources": 0, "entities": 0, "facts": 0,
                                                             "events": 0})
     unchanged: int = 0
+    new_in: list[str] = field(default_factory=list)  # the files with something not recorded yet, in order
 
 
 def yaml_files(paths: list[Path]) -> list[Path]:
@@ -118,10 +119,13 @@ class _Pending:
         from .vocabulary import PROPERTY_KEYS, check_declared, property_row
 
         f = Fields(item, file, "property", PROPERTY_KEYS)
-        row = property_row(f, "facts")
-        if check_declared(row, self.properties.get(row["name"]), f.at("name")):
+        name = item.get("name") if isinstance(item, Mapping) else None
+        existing = self.properties.get(name) if isinstance(name, str) else None
+        row = property_row(f, "facts", existing)  # what a re-declaration does not restate, it keeps
+        if check_declared(row, existing, f.at("name"), self.declared.get(("property", row["name"]))):
             self.properties[row["name"]] = row
-            self.new["property"].append(dict(row))
+            self.new["property"] = [p for p in self.new["property"] if p["name"] != row["name"]] + [dict(row)]
+            self.declared[("property", row["name"])] = f.at("name")
         else:
             self.unchanged += 1
 
@@ -310,10 +314,18 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
                 raise FileFormatError(f"{key!r} must be a list", where=f"{label}:{data.line_of(key)}")
         docs.append((label, data))
     # properties, sources and entities of every file first, so facts may reference them from any file
+    new_in: dict[str, None] = {}
+
+    def counted(method: Any, item: Any, label: str) -> None:
+        before = sum(len(v) for v in pending.new.values())
+        method(item, label)
+        if sum(len(v) for v in pending.new.values()) > before:
+            new_in[label] = None
+
     for kind, method in (("properties", pending.property), ("sources", pending.source), ("entities", pending.entity)):
         for label, data in docs:
             for item in data.get(kind) or []:
-                method(item, label)
+                counted(method, item, label)
     pending.check_part_of()
     # facts before the corrections that supersede them, whichever file each is in (a correction of a
     # correction waits for the one it corrects); then rank events
@@ -321,15 +333,15 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
     while waiting:
         ready = [w for w in waiting if not _corrects_unseen(w[0], pending, waiting)] or waiting[:1]
         for item, label in ready:  # no progress: the first reports its unknown target
-            pending.fact(item, label)
+            counted(pending.fact, item, label)
         taken = {id(w) for w in ready}
         waiting = [w for w in waiting if id(w) not in taken]
     for label, data in docs:
         for item in data.get("events") or []:
-            pending.event(item, label)
+            counted(pending.event, item, label)
     if not dry_run:
         _write(store, pending)
-    report = LoadReport(files=len(files), unchanged=pending.unchanged)
+    report = LoadReport(files=len(files), unchanged=pending.unchanged, new_in=sorted(new_in))
     report.added = {
         "properties": len(pending.new["property"]), "sources": len(pending.new["source"]),
         "entities": len(pending.new["entity"]), "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
@@ -346,7 +358,9 @@ def _corrects_unseen(item: Any, pending: _Pending, waiting: list[tuple[Any, str]
 def _write(store: Store, pending: _Pending) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
-        for table in ("property", "source", "entity", "fact", "event"):
+        for p in pending.new["property"]:  # new, or a fact file's re-declaration of a schema file's property
+            store.upsert_property(conn, p)
+        for table in ("source", "entity", "fact", "event"):
             store.insert(table, pending.new[table], conn)
     if pending.new["property"]:
         store.refresh_properties()

@@ -52,7 +52,7 @@ class Property(SQLModel, table=True):
     plausible_low: float | None = None  # SI
     plausible_high: float | None = None  # SI
     scopes: str | None = None  # JSON list of allowed scope values
-    origin: str = "schema"  # schema (a vocabulary file) | facts (a properties: list in a fact file)
+    origin: str = "shipped"  # shipped | project (a schema/properties.yaml) | facts (a fact file's properties: list)
 
 
 class FactBase(SQLModel):

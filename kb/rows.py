@@ -38,7 +38,7 @@ class PropertyRow(TypedDict):
     plausible_low: float | None  # SI
     plausible_high: float | None  # SI
     scopes: str | None  # JSON list of allowed scope values, or None for any slug
-    origin: str  # schema | facts
+    origin: str  # shipped | project (schema/properties.yaml) | facts (a fact file's properties: list)
 
 
 class FactRow(TypedDict):

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .claims import GROUP_QUALIFIERS, is_active, normalise_text, policy_key
-from .errors import KBError, NotFoundError
+from .errors import AmbiguousClaims, KBError, PinMissError
 from .rows import ClaimRow
 
 PIN_KEYS = ("id", "source", "locator", "as_of", "method", "confidence", "rank", "scope", "status", "configuration",
@@ -28,18 +28,6 @@ _TEXT_PINS = ("locator", "conditions", "method_detail")  # compared without rega
 _MAX_LISTED = 6
 
 
-class AmbiguousClaims(KBError):
-    """A reference or pin that matches several claims (or claims of different kinds) where one is needed."""
-
-    slug = "ambiguous-pin"
-
-
-class PinMissError(NotFoundError):
-    """A pin that matches no active claim."""
-
-    slug = "pin-misses"
-
-
 def kind_of(claim: Mapping[str, object]) -> tuple[object, ...]:
     return tuple(claim.get(q) for q in GROUP_QUALIFIERS)
 
@@ -47,6 +35,27 @@ def kind_of(claim: Mapping[str, object]) -> tuple[object, ...]:
 def compatible(a: Mapping[str, object], b: Mapping[str, object]) -> bool:
     """Like with like: every grouping qualifier equal, or unstated on one side."""
     return all(a.get(q) is None or b.get(q) is None or a.get(q) == b.get(q) for q in GROUP_QUALIFIERS)
+
+
+def kind_groups(claims: Sequence[ClaimRow]) -> list[tuple[str, list[ClaimRow]]]:
+    """Claims split into groups of one kind each, labelled (``"scope it-load"``; ``""`` for one unqualified group).
+
+    One group per most specific kind; a claim that leaves a qualifier unstated joins every group it is
+    compatible with, so like is compared with like and nothing is dropped.
+    """
+    kinds = list(dict.fromkeys(kind_of(c) for c in claims))
+
+    def covers(big: tuple[object, ...], small: tuple[object, ...]) -> bool:
+        return big != small and all(s is None or s == b for b, s in zip(big, small))
+
+    top = [k for k in kinds if not any(covers(o, k) for o in kinds)]
+    if len(top) <= 1:
+        return [("", list(claims))]
+    out = []
+    for k in top:
+        label = ", ".join(f"{q} {v}" for q, v in zip(GROUP_QUALIFIERS, k) if v is not None) or "unqualified"
+        out.append((label, [c for c in claims if all(a is None or a == b for a, b in zip(kind_of(c), k))]))
+    return out
 
 
 def describe(claim: ClaimRow) -> str:
@@ -129,8 +138,8 @@ def select(claims: Sequence[ClaimRow], ref: str, pins: Mapping[str, str] | None 
     if not found:
         pinned = ", ".join(f"{k}: {v}" for k, v in pins.items())
         if not pool:
-            raise PinMissError("fact", ref, hint="no active claim" + (f" with {pinned}" if pinned else ""))
-        raise PinMissError("fact", ref, hint=f"no active claim with {pinned}; candidates: {listed(pool)}")
+            raise PinMissError("fact", ref, hint=(f"pinned {pinned}; " if pinned else "") + "it has no active claims")
+        raise PinMissError("fact", ref, hint=f"pinned {pinned}; candidates: {listed(pool)}")
     if combine is not None:
         if different_kinds(found):
             raise AmbiguousClaims(_kinds_message(ref, found) + "; combine uses claims of one kind")

@@ -3,9 +3,10 @@ lists in fact files, validated and mirrored into the ``property`` table.
 
 Layers, each adding to the one before: the shipped vocabulary (always there), the project root's
 ``schema/properties.yaml`` (if the root is not the checkout), then properties declared in fact files
-(stored with the facts that need them, and exported with them). A project may re-declare a shipped
-property to change its display unit, description, plausible range or scopes (what it does not restate
-it keeps), but not its dimension.
+(stored with the facts that need them, and exported with them). A later layer may re-declare a property
+to change its display unit, description, plausible range or scopes (what it does not restate it keeps),
+but not its dimension; two fact files that declare one property differently are refused. ``origin``
+says which layer a property's current declaration comes from: shipped, project or facts.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
+_SYNC_VERSION = b"origins:shipped,project,facts;"  # changing it re-reads the schema files into every database
+
+
 def vocabulary_files(root: Path) -> list[Path]:
     """The schema files that make up a project's vocabulary, shipped first."""
     own = root / "schema" / "properties.yaml"
@@ -39,13 +43,20 @@ def vocabulary_files(root: Path) -> list[Path]:
     return files
 
 
-def property_row(f: Fields, origin: str) -> PropertyRow:
-    """One declaration (from a schema file or a fact file's ``properties:``) checked into a row."""
+def property_row(f: Fields, origin: str, base: PropertyRow | None = None) -> PropertyRow:
+    """One declaration (from a schema file or a fact file's ``properties:``) checked into a row.
+
+    ``base`` is the declaration this one re-declares: what this one does not restate (unit, description,
+    plausible range, scopes) it keeps, and it may not change the dimension.
+    """
     name = f.req("name")
     if not _NAME.fullmatch(name):
         raise FileFormatError(f"property name {name!r} must be lower-case letters, digits and '_' "
                               "(e.g. dense_fp8_flops)", where=f.at("name"))
-    unit = f.opt("unit") or ""
+    if base is not None and "unit" not in f.data:
+        unit = base["unit"]
+    else:
+        unit = f.opt("unit") or ""
     unit = "" if unit == "1" else unit
     try:
         units.parse_unit(unit)
@@ -62,11 +73,24 @@ def property_row(f: Fields, origin: str) -> PropertyRow:
     for s in scopes:
         if not SLUG.fullmatch(s):
             raise FileFormatError(f"scope {s!r} must be a slug such as 'it-load'", where=f.at("scopes"))
-    return {
+    row: PropertyRow = {
         "name": name, "unit": unit, "dimension": units.dimension(unit), "si_unit": units.si_unit(unit),
-        "description": f.req("description"), "plausible": plausible or None, "plausible_low": low,
+        "description": f.req("description") if base is None or "description" in f.data else base["description"],
+        "plausible": plausible or None, "plausible_low": low,
         "plausible_high": high, "scopes": json.dumps(scopes) if scopes else None, "origin": origin,
     }
+    if base is not None:
+        if base["dimension"] != row["dimension"]:
+            raise FileFormatError(
+                f"property {name!r} is already in the vocabulary with unit {base['unit'] or 'a plain count'!r} "
+                f"(dimension {base['dimension']}), not {unit or 'a plain count'!r}; give yours another name",
+                where=f.at("unit") if "unit" in f.data else f.at("name"))
+        if "plausible" not in f.data:
+            row["plausible"], row["plausible_low"], row["plausible_high"] = (
+                base["plausible"], base["plausible_low"], base["plausible_high"])
+        if "scopes" not in f.data:
+            row["scopes"] = base["scopes"]
+    return row
 
 
 def plausible_bounds(text: str, unit: str, name: str) -> tuple[float | None, float | None]:
@@ -97,31 +121,20 @@ def plausible_bounds(text: str, unit: str, name: str) -> tuple[float | None, flo
 def read_properties(paths: list[Path]) -> dict[str, PropertyRow]:
     """The vocabulary the schema files declare, later files adding to (or adjusting) earlier ones."""
     out: dict[str, PropertyRow] = {}
-    where: dict[str, str] = {}
     for path in paths:
         data = read_yaml(path)
         if not isinstance(data, dict) or not isinstance(data.get("properties"), list):
             raise FileFormatError("expected a top-level 'properties:' list", where=str(path))
         seen: set[str] = set()
+        origin = "shipped" if path.resolve() == SHIPPED.resolve() else "project"
         for item in data["properties"]:
             f = Fields(item, str(path), "property", PROPERTY_KEYS)
-            row = property_row(f, "schema")
-            name = row["name"]
-            if name in seen:
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and name in seen:
                 raise FileFormatError(f"property {name!r} is declared twice", where=f.at("name"))
-            seen.add(name)
-            if name in out:
-                if out[name]["dimension"] != row["dimension"]:
-                    raise FileFormatError(
-                        f"property {name!r} is already in the vocabulary ({where[name]}) with dimension "
-                        f"{out[name]['dimension']}, not {row['dimension']}; give yours another name", where=f.at("name"))
-                if "plausible" not in f.data:  # what a re-declaration does not restate, it keeps
-                    row["plausible"], row["plausible_low"], row["plausible_high"] = (
-                        out[name]["plausible"], out[name]["plausible_low"], out[name]["plausible_high"])
-                if "scopes" not in f.data:
-                    row["scopes"] = out[name]["scopes"]
-            out[name] = row
-            where[name] = f.at("name")
+            row = property_row(f, origin, out.get(name) if isinstance(name, str) else None)
+            seen.add(row["name"])
+            out[row["name"]] = row
     return out
 
 
@@ -130,16 +143,17 @@ def same_declaration(a: PropertyRow, b: PropertyRow) -> bool:
     return all((a.get(k) or None) == (b.get(k) or None) for k in keys)
 
 
-def check_declared(row: PropertyRow, existing: PropertyRow | None, where: str) -> bool:
-    """A fact file's declaration: new (True), the same as the recorded one (False), or a conflict."""
-    if existing is None:
-        return True
+def check_declared(row: PropertyRow, existing: PropertyRow | None, where: str, earlier: str | None = None) -> bool:
+    """A fact file's declaration: new or a re-declaration of a schema file's property (True), the same as
+    the recorded one (False), or a conflict with another fact file's declaration (``earlier`` names where)."""
+    if existing is None or existing["origin"] != "facts":
+        return existing is None or not same_declaration(row, existing)
     if same_declaration(row, existing):
         return False
-    origin = "the vocabulary (schema/properties.yaml)" if existing["origin"] == "schema" else "a fact file"
-    raise ConflictError(f"property {row['name']!r} is already declared in {origin} with unit "
-                        f"{existing['unit'] or 'a plain count'!r} and another description or range; "
-                        "drop this declaration or give the property another name", where=where)
+    other = f"in {earlier}" if earlier else "in a fact file already loaded"
+    raise ConflictError(f"property {row['name']!r} is already declared {other} with unit "
+                        f"{existing['unit'] or 'a plain count'!r} and another description, range or scopes; "
+                        "make the two declarations agree, drop one, or give the property another name", where=where)
 
 
 def sync_properties(store: Store, root: Path) -> None:
@@ -147,15 +161,17 @@ def sync_properties(store: Store, root: Path) -> None:
     files = vocabulary_files(root)
     if not files:
         raise KBError(f"no property vocabulary at {str(root / 'schema' / 'properties.yaml')!r}")
-    digest = hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)).hexdigest()
+    digest = hashlib.sha256(_SYNC_VERSION + b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)).hexdigest()
     with store.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")
         row = conn.exec_driver_sql("SELECT value FROM _kb_meta WHERE key = 'properties_sha256'").first()
         if row and row[0] == digest:
             return
         props = read_properties(files)
+        declared_in_facts = {r[0] for r in conn.exec_driver_sql("SELECT name FROM property WHERE origin = 'facts'")}
         for p in props.values():
-            store.upsert_property(conn, p)
+            if p["name"] not in declared_in_facts:  # a fact file's re-declaration is the last layer; it stays
+                store.upsert_property(conn, p)
         conn.exec_driver_sql(
             "INSERT INTO _kb_meta (key, value) VALUES ('properties_sha256', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -168,8 +184,8 @@ def vocabulary(store: Store) -> dict[str, PropertyRow]:
     """What the vocabulary holds now: the schema files' declarations plus those loaded from fact files."""
     props = read_properties(vocabulary_files(store.root))
     for name, row in store.properties().items():
-        if row["origin"] == "facts":
-            props.setdefault(name, row)
+        if row["origin"] == "facts":  # the last layer: new properties and re-declarations from fact files
+            props[name] = row
     return props
 
 

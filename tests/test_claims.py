@@ -76,10 +76,10 @@ def test_a_conflicting_declaration_is_refused_and_nothing_is_written(kb, tmp_pat
     ok(kb("facts"))
     before = all_rows(db)
     path = tmp_path / "clash.yaml"
-    path.write_text("properties:\n  - {name: tdp, unit: W, description: my own words}\n")
-    err = assert_clean_error(kb("load", str(path)))
-    assert "clash.yaml:2: property 'tdp' is already declared in the vocabulary" in err
-    assert "drop this declaration or give the property another name" in err
+    path.write_text("properties:\n  - {name: tdp, unit: s, description: my own words}\n")  # a re-declaration may not
+    err = assert_clean_error(kb("load", str(path)))                                      # change the dimension
+    assert "clash.yaml:2: property 'tdp' is already in the vocabulary with unit 'W'" in err
+    assert "give yours another name" in err
     path.write_text("properties:\n  - {name: Wafers, unit: '', description: d}\n")
     assert "must be lower-case letters" in assert_clean_error(kb("load", str(path)))
     path.write_text("properties:\n  - {name: wafers, unit: '', description: d, plausible: lots}\n")
@@ -226,12 +226,12 @@ def test_a_pin_that_misses_lists_the_candidates_and_check_reports_every_binding(
                        "      gpu_count: {fact: goodyear.gpu_count, locator: page 99}\n"
                        "      site_power: {fact: goodyear.site_power, as_of: '1999'}\n")
     err = assert_clean_error(kb("query", "power_per_gpu", "-s", "missing"))  # the first input that misses
-    assert err == ("Error: scenarios/mine.yaml:7 scenario missing input site_power: unknown fact 'goodyear.site_power'; "
-                   "no active claim with as_of: 1999; candidates: 5daf02310ebd (24 to 27 MW, analyst-report)\n")
+    assert err == ("Error: scenarios/mine.yaml:7 scenario missing input site_power: the pin on 'goodyear.site_power' "
+                   "matches no active claim; pinned as_of: 1999; candidates: 5daf02310ebd (24 to 27 MW, analyst-report)\n")
     result = kb("check")
     assert result.exit_code == 1
-    assert ("scenarios/mine.yaml:6 scenario missing input gpu_count: [pin-misses] unknown fact 'goodyear.gpu_count'; "
-            "no active claim with locator: page 99; candidates: ") in result.stdout
+    assert ("scenarios/mine.yaml:6 scenario missing input gpu_count: [pin-misses] the pin on 'goodyear.gpu_count' "
+            "matches no active claim; pinned locator: page 99; candidates: ") in result.stdout
     assert "scenarios/mine.yaml:7 scenario missing input site_power: [pin-misses]" in result.stdout
 
 

@@ -186,7 +186,7 @@ def test_properties(kb):
     assert set(props) == {p["name"] for p in shipped} | {"memory"}  # the shipped vocabulary plus the fixture's own
     assert props["hbm_bandwidth"] == {  # the fixture re-declares it: its description wins, the shipped plausible range it does not restate is kept
         "name": "hbm_bandwidth", "unit": "TB/s", "dimension": "[information] / [time]", "si_unit": "bit / s",
-        "description": "Memory bandwidth of one accelerator.", "plausible": "1 GB/s to 100 TB/s", "scopes": [], "origin": "schema",
+        "description": "Memory bandwidth of one accelerator.", "plausible": "1 GB/s to 100 TB/s", "scopes": [], "origin": "project",
     }
     assert props["gpu_count"]["unit"] == "" and props["gpu_count"]["dimension"] == "dimensionless"
 

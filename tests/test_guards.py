@@ -85,7 +85,7 @@ def test_check_flags_misspelt_binding_and_unknown_source(root: Path) -> None:
     assert code == 1
     assert ("scenarios/mine.yaml:6 scenario mine input utilisation: [unused-binding] "
             "binding 'utilisation' is the name of no query input; did you mean 'utilization'?") in out
-    assert "scenarios/mine.yaml:7" in out and "no active claim with source: no-such-source; candidates:" in out
+    assert "scenarios/mine.yaml:7" in out and "matches no active claim; pinned source: no-such-source; candidates:" in out
 
 
 # ---- templates: runtime errors and styles
@@ -346,7 +346,7 @@ def test_known_at_the_shipped_date_ignores_later_changes(root: Path) -> None:
     _, then, _ = kb(root, "query", "step_time", "-s", "llama-3-405b-published", "--known-at", "2026-11-28")
     assert before.strip() == then.strip() == "step_time [llama-3-405b-published] = 6.13 s"
     # the scenario pins the preferred claim: deprecating it is loud, never a silent switch to the range
-    assert code == 1 and "unknown fact 'llama-3-405b.utilization'; no active claim with source: llama-3-paper, " \
+    assert code == 1 and "the pin on 'llama-3-405b.utilization' matches no active claim; pinned source: llama-3-paper, " \
         "rank: preferred" in now
 
 
@@ -358,7 +358,7 @@ def test_check_flags_an_edited_fact_file(root: Path) -> None:
     assert 'value: "405e9"' in text
     path.write_text(text.replace('value: "405e9"', 'value: "999e9"', 1))
     code, out, _ = kb(root, "check")
-    assert code == 1 and "facts/: [not-loaded] 1 facts in the files are not in the database" in out
+    assert code == 1 and "facts/: [not-loaded] 1 facts in the files are not in the database (facts/llama-3.yaml)" in out, out
     code, _, err = kb(root, "load")
     assert code == 0, err
     code, out, _ = kb(root, "check")

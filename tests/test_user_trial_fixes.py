@@ -1,0 +1,123 @@
+"""What a new user's trial found, each checked through the CLI as the user met it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CHECKOUT, KB
+
+EXAMPLE = CHECKOUT / "examples" / "training-costs"
+
+
+@pytest.fixture
+def ex(tmp_path: Path) -> KB:
+    root = tmp_path / "training-costs"
+    shutil.copytree(EXAMPLE, root)
+    return KB(root, tmp_path / "my.sqlite")
+
+
+def _json(result) -> object:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _props(k: KB) -> dict[str, dict]:
+    return {p["name"]: p for p in _json(k("properties", "--json"))}  # type: ignore[union-attr]
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+# -- the vocabulary's layers ----------------------------------------------------------------------
+
+def test_a_redeclaration_with_only_a_description_keeps_the_unit(ex: KB) -> None:
+    _append(ex.root / "schema" / "properties.yaml",
+            "  - name: tdp\n    description: Board power as the vendor rates it.\n"
+            "  - name: utilization\n    description: Model FLOPs utilization, as the paper defines it.\n")
+    props = _props(ex)
+    assert props["tdp"]["unit"] == "W" and props["tdp"]["description"] == "Board power as the vendor rates it."
+    assert props["utilization"]["unit"] == "%" and props["utilization"]["plausible"] == "1% to 100%"
+    assert props["tdp"]["origin"] == "project"
+    assert props["gpu_count"]["origin"] == "shipped"
+    assert props["max_job_chips"]["origin"] == "facts"
+    result = ex("add", "fact", "mi300x", "tdp", "750", "W", "--source", "rocm-mi300-microarchitecture")
+    assert result.exit_code == 0, result.output
+    shown = ex("show", "mi300x")
+    assert "750 W" in shown.output, shown.output
+
+
+def test_a_redeclaration_may_not_change_the_dimension(ex: KB) -> None:
+    _append(ex.root / "schema" / "properties.yaml", "  - name: tdp\n    unit: s\n    description: wrong\n")
+    result = ex("properties")
+    assert result.exit_code == 1
+    assert "property 'tdp' is already in the vocabulary with unit 'W'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_fact_file_may_redeclare_a_property(ex: KB) -> None:
+    (ex.root / "facts" / "display.yaml").write_text(
+        "properties:\n  - name: tdp\n    unit: kW\n    description: Board power, in kilowatts.\n")
+    result = ex("load")
+    assert result.exit_code == 0, result.output
+    props = _props(ex)
+    assert props["tdp"]["unit"] == "kW" and props["tdp"]["origin"] == "facts"
+    export = ex("export")
+    assert "name: tdp" in export.output and "unit: kW" in export.output
+
+
+def test_two_fact_files_that_redeclare_differently_are_refused_naming_both(ex: KB) -> None:
+    (ex.root / "facts" / "a.yaml").write_text(
+        "properties:\n  - name: tdp\n    unit: kW\n    description: Board power, in kilowatts.\n")
+    (ex.root / "facts" / "b.yaml").write_text(
+        "properties:\n  - name: tdp\n    unit: mW\n    description: Board power, in milliwatts.\n")
+    before = ex("export").output
+    result = ex("load")
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert "facts/a.yaml" in line and "facts/b.yaml" in line, line
+    assert ex("export").output == before
+
+
+# -- like with like: kinds of claims kept apart ----------------------------------------------------
+
+def _add(k: KB, *args: str) -> None:
+    result = k("add", "fact", *args)
+    assert result.exit_code == 0, result.output
+
+
+def test_conflicts_and_history_report_each_kind_apart(ex: KB) -> None:
+    src = ("--source", "rocm-mi300-microarchitecture")
+    _add(ex, "mi300x", "power", "750", "W", *src, "--scope", "chip", "--locator", "p. 1")
+    _add(ex, "mi300x", "power", "900", "W", *src, "--scope", "chip", "--locator", "p. 2")
+    _add(ex, "mi300x", "power", "10", "kW", *src, "--scope", "server", "--locator", "p. 3")
+    _add(ex, "mi300x", "power", "12", "kW", *src, "--scope", "server", "--locator", "p. 4")
+    found = _json(ex("conflicts", "mi300x.power", "--json"))
+    assert [(c["kind"], round(c["factor"], 4), c["spread"]["claims"]) for c in found] == [
+        ("scope chip", 1.2, 2), ("scope server", 1.2, 2)]
+    assert found[1]["spread"]["min"] == 10e3 and found[1]["spread"]["max"] == 12e3
+    text = ex("conflicts", "mi300x.power").output
+    assert "mi300x.power (scope chip): 2 active claims, disagreeing by up to 1.2x" in text
+    history = ex("history", "mi300x", "power").output.splitlines()
+    assert history[-2] == ("scope chip: spread over 2 active claim(s): min 0.75 kW, max 0.9 kW, max/min 1.2, "
+                           "geometric mean 0.8216 kW")  # sqrt(0.75 * 0.9)
+    assert history[-1] == ("scope server: spread over 2 active claim(s): min 10 kW, max 12 kW, max/min 1.2, "
+                           "geometric mean 10.95 kW")  # sqrt(10 * 12)
+
+
+def test_same_place_disagreement_needs_one_kind_and_one_quote(ex: KB) -> None:
+    src = ("--source", "rocm-mi300-microarchitecture", "--locator", "Table 2")
+    _add(ex, "mi300x", "power", "750", "W", *src, "--configuration", "oam")
+    _add(ex, "mi300x", "power", "600", "W", *src, "--configuration", "pcie")
+    _add(ex, "mi300x", "hbm_bandwidth", "5.3", "TB/s", *src)
+    _add(ex, "mi300x", "hbm_bandwidth", "4.8", "TB/s", *src)  # two rows of one table, no quote: not flagged
+    assert "same-place-disagrees" not in ex("check").output
+    quote = ("--quote", "750W peak board power")
+    _add(ex, "mi300x", "tdp", "750", "W", *src, *quote)
+    _add(ex, "mi300x", "tdp", "700", "W", *src, *quote)
+    result = ex("check")
+    assert result.exit_code == 1
+    assert "[same-place-disagrees] 700 W and fact" in result.output

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from . import units
 from .claims import is_active, normalise_text, quote_in_text
 from .errors import KBError
+from .numfmt import claim_text
 from .yamlio import read_text
 
 if TYPE_CHECKING:
@@ -104,8 +105,8 @@ def _same_place_disagreements(active: list[Mapping[str, Any]]) -> list[Problem]:
         other = seen.setdefault(key, c)
         if other is not c and (other["si_value"], other["si_low"], other["si_high"]) != (c["si_value"], c["si_low"], c["si_high"]):
             problems.append(Problem("same-place-disagrees", f"fact {c['id']} ({c['entity']}.{c['property']})",
-                                    f"{c['value_text']} {c['unit']} and fact {other['id']}'s {other['value_text']} "
-                                    f"{other['unit']} cite the same words in the same place ({c['source']}, {c['locator'] or 'no locator'}); "
+                                    f"{claim_text(c)} and fact {other['id']}'s {claim_text(other)} "
+                                    f"cite the same words in the same place ({c['source']}, {c['locator'] or 'no locator'}); "
                                     "supersede or deprecate one"))
     return problems
 

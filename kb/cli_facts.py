@@ -64,11 +64,14 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
         project.load_shipped = False
         targets.append(project.facts_dir)
     new_database = not project.db_path.exists()  # all it holds is new: nothing to compare with
+    if new_database:
+        project.load_shipped = False  # this load is the first: it reports what it added
     before = None if new_database else before_write(project)
     report = load_paths(project.store, targets, root=project.root)
     report_changes(project, before)
     added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n or k != "properties")
-    new_db = " (a new database: the shipped facts/ included)" if not project.load_shipped else ""
+    new_db = " (a new database: the shipped facts/ included)" if paths and new_database and project.facts_dir.is_dir() else (
+        " into a new database" if new_database else "")
     click.echo(f"Loaded {report.files} file(s){new_db}: added {added}; {report.unchanged} already recorded.")
 
 
@@ -159,6 +162,25 @@ def fact_options(func: Any) -> Any:
     return func
 
 
+INHERITED = ("source", "method", "confidence", "scope", "status", "configuration", "conditions", "dollar_year",
+             "method_detail")  # what a correction keeps of the claim it corrects unless it says otherwise
+
+
+def correction_options(func: Any) -> Any:
+    """The fact options for ``kb supersede``: source, method, confidence and qualifiers default to the old claim's."""
+    same = "(default: the superseded claim's)"
+    options = [
+        click.option("--source", help=f"Source id (see `kb sources`) {same}."),
+        *[o for o in FACT_OPTIONS[1:4]],
+        click.option("--method", type=click.Choice(["reported", "calculated", "estimated"]), help=same),
+        click.option("--confidence", type=click.Choice(["confirmed", "likely", "speculative"]), help=same),
+        *FACT_OPTIONS[6:],
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def fact_spec(opts: dict[str, Any]) -> dict[str, Any]:
     """The fact options as the load format's keys (``--accept-implausible R`` is plausibility: accepted, reason R)."""
     spec = {k: v for k, v in opts.items() if v is not None}
@@ -167,7 +189,7 @@ def fact_spec(opts: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-@add.command("fact")
+@add.command("fact", context_settings={"ignore_unknown_options": True})  # a value of -5
 @click.argument("entity")
 @click.argument("prop", metavar="PROPERTY")
 @click.argument("value")
@@ -217,15 +239,18 @@ _rank_command("deprecate", "deprecated", "Mark a fact deprecated (a recorded eve
 _rank_command("prefer", "preferred", "Mark a fact preferred over competing claims. Example: kb prefer afb769514651 --reason 'fits 3 x 48 MW'")
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})  # a value of -5
 @click.argument("fact_id")
 @click.argument("value")
 @click.argument("unit", type=UNIT)
-@fact_options
+@correction_options
 @click.option("--reason", required=True, help="Why the old claim is corrected.")
 @pass_project
 def supersede(project: Project, /, fact_id: str, value: str, unit: str, reason: str, **opts: Any) -> None:
     """Record a corrected claim that supersedes FACT_ID (which stays, marked superseded).
+
+    The correction keeps the old claim's source, method, confidence and qualifiers unless given;
+    locator, quote, as-of and note are its own.
 
     Example: kb supersede 5372296c97d6 24576 "" --source llama-3-paper --method calculated --reason "8 pods of 3,072 GPUs"
     """
@@ -236,8 +261,9 @@ def supersede(project: Project, /, fact_id: str, value: str, unit: str, reason: 
     store = project.store
     old = store.fact(fact_id)
     before = before_write(project)
+    kept = {k: old[k] for k in INHERITED if old.get(k) is not None}  # type: ignore[literal-required]
     spec = {"entity": old["entity"], "property": old["property"], "value": value, "unit": unit,
-            "supersedes": old["id"], "rank_reason": reason, **fact_spec(opts)}
+            "supersedes": old["id"], "rank_reason": reason, **kept, **fact_spec(opts)}
     row = load_rows(store, facts=[spec], strict=True)["fact"][0]
     click.echo(f"Added fact {row['id']} superseding {old['id']}: {old['entity']}.{old['property']} = {fact_value(row)}")
     report_changes(project, before)

@@ -133,8 +133,11 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     if across:
         _across(project, query_name, scenario, overrides, unit, as_json, across, known_at)
         return
-    result = project.evaluator(overrides=overrides, known_at=known_at).evaluate(query_name, scenario)
+    evaluator = project.evaluator(overrides=overrides, known_at=known_at)
+    result = evaluator.evaluate(query_name, scenario)
     _check_unit(result, unit, query_name)
+    for warning in evaluator.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(ex.query_json(result, unit))
     elif explain:

@@ -134,6 +134,7 @@ class Evaluator:
         self.seen_inputs: set[str] = set()
         self._facts: dict[tuple[Any, ...], tuple[ClaimRow, ...]] = {}  # one lookup per binding per evaluator
         self._n = 1
+        self.warnings: list[str] = []  # e.g. a --set value outside the plausible range of the fact it replaces
 
     @property
     def sources(self) -> dict[str, SourceRow]:
@@ -159,8 +160,11 @@ class Evaluator:
             where = f"query {q.name}, scenario {scenario}, input {decl.name}"
             if decl.name in self.overrides:
                 value, unit = self.overrides[decl.name]
-                child: Leaf | QNode = self._leaf_set(decl.name, value, unit)
+                given = self._leaf_set(decl.name, value, unit)
+                child: Leaf | QNode = given
                 got = unit
+                if decl.name in bindings and bindings[decl.name][1].kind == "fact":
+                    self._check_plausible(given, bindings[decl.name][1])
             elif decl.name in bindings:
                 defined_in, b = bindings[decl.name]
                 child, got = self.bind(b, defined_in, scenario, stack + (key,))
@@ -181,6 +185,27 @@ class Evaluator:
         node.compiled = formula.compile_node(q.tree)
         self._nodes[key] = node
         return node
+
+    def _check_plausible(self, leaf: Leaf, b: Binding) -> None:
+        """Warn when a --set value lies outside the plausible range of the property of the fact it replaces."""
+        from .claims import split_ref
+
+        try:
+            prop = self.store.property(split_ref(str(b.fact))[1])
+        except KBError:
+            return
+        low, high = prop.get("plausible_low"), prop.get("plausible_high")
+        ends = [x for x in (leaf.point, leaf.low, leaf.high) if x is not None]
+        if (low is not None and min(ends) < low) or (high is not None and max(ends) > high):
+            from .numfmt import interval
+
+            f = units.si_factor(leaf.unit)
+            shown = interval(leaf.point / f, None if leaf.low is None else leaf.low / f,
+                             None if leaf.high is None else leaf.high / f, leaf.unit)
+            warning = (f"--set {b.name}={shown} is outside the plausible range of {prop['name']} "
+                       f"({prop['plausible']}); the result uses it")
+            if warning not in self.warnings:
+                self.warnings.append(warning)
 
     def bind(self, b: Binding, defined_in: str, scenario: str, stack: tuple[tuple[str, str], ...]) -> tuple[Leaf | QNode, str]:
         if b.kind == "query":

@@ -9,8 +9,9 @@ from typing import Any
 from . import formula
 from .claims import QUALIFIERS
 from .engine import Leaf, QNode, Result
-from .numfmt import interval, sig, with_unit
+from .numfmt import claim_text, interval, sig, with_unit
 from .rows import ClaimRow, SourceRow
+from .units import si_factor
 
 
 def _source_json(src: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -194,12 +195,15 @@ def explain(r: Result, unit: str | None = None) -> str:
                 cite = citation(Leaf(f"fact:{f['id']}", "fact", f["si_value"], None, None, "exact", f["unit"],
                                      source=leaf.sources.get(f["source"]), locator=f["locator"], quote=f["quote"]))
                 mark = f" [{citations.setdefault(cite, len(citations) + 1)}]" if cite else ""
-                lines.append(f"      fact {f['id']}: {f['value_text']} {f['unit']}".rstrip() + qualifier_suffix(f) + mark)
+                lines.append(f"      fact {f['id']}: {claim_text(f)}" + qualifier_suffix(f) + mark)
         else:
             cite = citation(leaf)
             mark = f" [{citations.setdefault(cite, len(citations) + 1)}]" if cite else ""
             lines.append(f"  {leaf_result.name}{where} = {value}  ({head}){mark}")
-        if leaf.fact and leaf.fact["interval_kind"] != leaf.interval_kind:
+        if leaf.combine == "span":
+            lines.append(f"      lowest end to highest end; its point is the median of the points, "
+                         f"{with_unit(sig(leaf.point / si_factor(leaf.unit), 4), leaf.unit)}")
+        elif leaf.fact and not leaf.combine and leaf.fact["interval_kind"] != leaf.interval_kind:
             lines.append(f"      used as its point value {with_unit(sig(leaf.fact['value'], 4), leaf.unit)}")
         if leaf.reason:
             lines.append(f"      reason: {leaf.reason}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .claims import best, is_active, why_better
 from .errors import KBError
+from .numfmt import claim_text
 from .rows import ClaimRow
 
 if TYPE_CHECKING:
@@ -79,8 +80,8 @@ def compare(before: Snapshot, after: Snapshot) -> Impact:
         old_best = before.best.get(key)
         if old_best is None or old_best["id"] == new_best["id"]:
             continue
-        shown_new = f"{new_best['value_text']} {new_best['unit']}".strip()
-        shown_old = f"{old_best['value_text']} {old_best['unit']}".strip()
+        shown_new = claim_text(new_best)
+        shown_old = claim_text(old_best)
         if old_best["id"] not in after.active.get(key, set()):
             continue  # deprecated or superseded on purpose: the results say what that changed
         why = f"by the policy, {why_better(new_best, old_best)}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 PREFIXES = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
 _COUNT_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
@@ -73,8 +75,16 @@ def sci(x: float, digits: int = 2) -> str:
     return f"{mantissa}e{int(exp)}"
 
 
+def claim_text(claim: Mapping[str, Any]) -> str:
+    """A claim's value as written with its unit: ``700 W``, ``54.2 %``; ``35% to 45%`` (the % written with the value)."""
+    text, unit = str(claim["value_text"]), claim["unit"] or ""
+    return text if unit == "%" and "%" in text else f"{text} {unit}".strip()
+
+
 def with_unit(text: str, unit: str) -> str:
     if not unit:
+        return text
+    if unit == "%" and "%" in text:
         return text
     return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .claims import GROUP_QUALIFIERS, is_active, normalise_text, policy_key
 from .errors import AmbiguousClaims, KBError, PinMissError
+from .numfmt import claim_text
 from .rows import ClaimRow
 
 PIN_KEYS = ("id", "source", "locator", "as_of", "method", "confidence", "rank", "scope", "status", "configuration",
@@ -60,7 +61,7 @@ def kind_groups(claims: Sequence[ClaimRow]) -> list[tuple[str, list[ClaimRow]]]:
 
 def describe(claim: ClaimRow) -> str:
     """``3c4d5e6f7a8b (455 MW, semianalysis-trainium2, Section X, status operational)``: a candidate in a message."""
-    parts = [f"{claim['value_text']} {claim['unit']}".strip(), claim["source"]]
+    parts = [claim_text(claim), claim["source"]]
     if claim.get("locator"):
         parts.append(str(claim["locator"])[:60])
     parts += [f"{q} {claim[q]}" for q in GROUP_QUALIFIERS if claim.get(q)]  # type: ignore[literal-required]

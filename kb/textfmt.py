@@ -24,8 +24,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: i
 
 def fact_value(fact: Mapping[str, Any]) -> str:
     """A fact's value as written, with its unit: ``989.4 TFLOP/s``, ``24 to 27 kW``, ``~6 s``."""
-    unit = fact.get("unit") or ""
-    return f"{fact['value_text']} {unit}".strip()
+    from .numfmt import claim_text
+
+    return claim_text(fact)
 
 
 def fact_status(fact: Mapping[str, Any]) -> str:

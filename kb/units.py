@@ -114,7 +114,7 @@ def parse_quantity(text: str, *, interval: str | None = None, point: str | None 
     """A value with an optional unit: ``"2 to 4 month"`` -> (Value 2..4, "month"); ``"40 %"``; ``"3e12"`` -> unit ""."""
     if GROUPED_DIGITS.search(text or ""):
         raise ValueSyntaxError(f"{text!r}: write numbers without thousands separators (16384, not 16,384)")
-    parts = split_quantity(text)
+    parts = _range_with_units(text) or split_quantity(text)
     if not parts:
         raise ValueSyntaxError(f"{(text or '').strip()!r} is not a value with an optional unit; write a value "
                                f"({ACCEPTED_FORMS}) and a unit, e.g. '40 %', '2 to 4 month', '3 TB/s'")
@@ -123,6 +123,26 @@ def parse_quantity(text: str, *, interval: str | None = None, point: str | None 
     if interval is not None or point is not None:
         value = parse_value(value.text, interval=interval, point=point, percent_ok=True)
     return value, "" if unit == "1" else unit
+
+
+def _range_with_units(text: str) -> tuple[Value, str] | None:
+    """``1 s to 2 s``, ``500 ms to 2 s``, ``1e23 FLOP to 2e23 FLOP``: a range with a unit on each end, in the
+    high end's unit. None if ``text`` is not two such ends (``2 to 4 month`` is read by :func:`split_quantity`)."""
+    ends = re.split(r"\s+to\s+", (text or "").strip())
+    if len(ends) != 2:
+        return None
+    try:
+        low, high = split_quantity(ends[0]), split_quantity(ends[1])
+    except ValueSyntaxError:
+        return None
+    if not (low and high and low[1] and high[1]) or low[0].kind != "exact" or high[0].kind != "exact":
+        return None
+    (lv, lu), (hv, hu) = low, high
+    parse_unit(lu)
+    parse_unit(hu)
+    check_dimension(lu, hu, f"the low end of {text.strip()!r}")
+    lo = lv.point * si_factor(lu) / si_factor(hu)
+    return parse_value(f"{lo:.15g} to {hv.point:.15g}".replace("e+", "e")), hu
 
 
 def split_quantity_unit(text: str) -> bool:

@@ -121,3 +121,86 @@ def test_same_place_disagreement_needs_one_kind_and_one_quote(ex: KB) -> None:
     result = ex("check")
     assert result.exit_code == 1
     assert "[same-place-disagrees] 700 W and fact" in result.output
+
+
+# -- the derivation says what the engine did -------------------------------------------------------
+
+def test_explain_gives_the_point_a_span_uses(ex: KB) -> None:
+    _append(ex.root / "scenarios" / "training.yaml",
+            "  - name: tpu-span\n    extends: deepseek-v3-on-tpu-v5p\n    description: both MFU claims as a range\n"
+            "    bindings:\n      mfu: {fact: mt-nlg-530b.utilization, combine: span}\n")
+    data = _json(ex("query", "replay_time", "-s", "tpu-span", "--json"))
+    (mfu,) = [i for i in data["inputs"] if i["name"] == "mfu"]  # type: ignore[index]
+    assert mfu["value"] == pytest.approx((30.2 + 54.2) / 2)  # the median of two points is their mean
+    text = ex("query", "replay_time", "-s", "tpu-span", "--explain").output
+    assert "its point is the median of the points, 42.2%" in text, text
+    assert "used as its point value 30.2" not in text
+
+
+# -- values as users write them --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("given", "low", "high"), [
+    ("mfu=30% to 50%", 30, 50),
+    ("mfu=0.3 to 0.5", 0.3, 0.5),  # shown in the unit it was given
+])
+def test_set_a_range(ex: KB, given: str, low: float, high: float) -> None:
+    data = _json(ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--set", given, "--json"))
+    (mfu,) = [i for i in data["inputs"] if i["name"] == "mfu"]  # type: ignore[index]
+    assert (mfu["low"], mfu["high"]) == pytest.approx((low, high))
+
+
+@pytest.mark.parametrize("given", ["tokens=1e13 token to 2e13 token", "tokens=10T token to 2e13 token",
+                                   "tokens=1e13 token to 20T token"])
+def test_set_a_range_with_a_unit_on_each_end(ex: KB, given: str) -> None:
+    base = _json(ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--json"))
+    data = _json(ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--set", given, "--json"))
+    per_token = base["value"] / 14.8e12  # type: ignore[index]
+    assert data["low"] == pytest.approx(per_token * 1e13) and data["high"] == pytest.approx(per_token * 2e13)
+
+
+def test_a_range_with_units_of_one_dimension_in_other_prefixes(tmp_path: Path) -> None:
+    from kb.units import parse_quantity
+
+    value, unit = parse_quantity("500 ms to 2 s")
+    assert (value.low, value.high, unit) == (0.5, 2.0, "s")
+    value, unit = parse_quantity("1e23 FLOP to 2e23 FLOP")
+    assert (value.low, value.high, unit) == (1e23, 2e23, "FLOP")
+
+
+def test_a_range_with_two_dimensions_is_refused(ex: KB) -> None:
+    result = ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--set", "tokens=1 s to 2 token")
+    assert result.exit_code == 2
+    assert "the low end of '1 s to 2 token'" in result.output and "Traceback" not in result.output
+
+
+def test_set_outside_the_plausible_range_warns(ex: KB) -> None:
+    result = ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--set", "mfu=150%")
+    assert result.exit_code == 0
+    assert ("warning: --set mfu=150% is outside the plausible range of utilization (1% to 100%); the result uses it"
+            in result.stderr)
+    assert "warning" not in ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--set", "mfu=45%").stderr
+
+
+def test_a_percentage_written_with_the_value_shows_once(ex: KB) -> None:
+    _add(ex, "mt-nlg-530b", "utilization", "35% to 45%", "", "--source", "palm-paper", "--locator", "x")
+    shown = ex("show", "mt-nlg-530b").output
+    assert "35% to 45%" in shown and "45% %" not in shown
+
+
+def test_a_negative_value_is_a_value_not_an_option(ex: KB) -> None:
+    result = ex("add", "fact", "mi300x", "tdp", "-500", "W", "--source", "rocm-mi300-microarchitecture")
+    assert result.exit_code == 1  # read as the value, and refused as one: not click's "No such option"
+    assert "value '-500' is negative" in result.output
+
+
+def test_supersede_keeps_what_the_correction_does_not_restate(ex: KB) -> None:
+    _add(ex, "mi300x", "power", "750", "W", "--source", "rocm-mi300-microarchitecture", "--method", "calculated",
+         "--confidence", "speculative", "--scope", "chip", "--configuration", "oam")
+    old = next(f for f in _json(ex("facts", "mi300x", "--json")) if f["property"] == "power")  # type: ignore[union-attr]
+    result = ex("supersede", old["id"], "760", "W", "--reason", "the datasheet's figure", "--locator", "Table 2")
+    assert result.exit_code == 0, result.output
+    new = next(f for f in _json(ex("facts", "mi300x", "--json")) if f["property"] == "power")  # type: ignore[union-attr]
+    assert new["supersedes"] == old["id"] and new["value"] == 760
+    assert (new["source"]["id"], new["method"], new["confidence"], new["scope"], new["configuration"]) == (
+        "rocm-mi300-microarchitecture", "calculated", "speculative", "chip", "oam")
+    assert new["locator"] == "Table 2"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError
+from ..numfmt import claim_text
 from .formatting import exact_claim_value, qualifier_text
 
 if TYPE_CHECKING:
@@ -137,5 +138,5 @@ def claim_note(claim: Mapping[str, Any], competing: str | None) -> str | None:
     text = qualifier_text(claim)
     if text:
         ref = f"{claim['entity']}.{claim['property']}"
-        text = f"For {ref} = {claim['value_text']} {claim['unit']}".rstrip() + f": {text}."
+        text = f"For {ref} = {claim_text(claim)}" + f": {text}."
     return " ".join(x for x in (text, competing) if x) or None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import Leaf, QNode, Result
 from ..errors import KBError, TemplateError
+from ..numfmt import claim_text
 from .derivation import SECTION, computed_note, leaves
 from .footnotes import Footnotes, claim_note, competing_note, join_marks
 from .printed import TOKEN, Page, Printed
@@ -73,7 +74,7 @@ class RenderContext:
                 self._record_input(leaf.node)  # type: ignore[arg-type]
         if item.fact is not None:
             f = item.fact
-            self.inputs[("fact", f["id"])] = f"{item.ref} = {f['value_text']} {f['unit']}".strip()
+            self.inputs[("fact", f["id"])] = f"{item.ref} = {claim_text(f)}"
         marks = ""
         if item.marks == "sources" and item.result is not None:
             marks = join_marks([m for leaf in leaves(item.result) for m in self.leaf_marks(leaf.node)])  # type: ignore[arg-type]
@@ -86,7 +87,7 @@ class RenderContext:
     def _record_input(self, leaf: Leaf) -> None:
         if leaf.kind == "fact":
             for f in leaf.claims:
-                self.inputs[("fact", f["id"])] = f"{f['entity']}.{f['property']} = {f['value_text']} {f['unit']}".strip()
+                self.inputs[("fact", f["id"])] = f"{f['entity']}.{f['property']} = {claim_text(f)}"
         else:
             self.inputs[("assumption", leaf.key)] = \
                 f"{leaf.key.split(':')[-1]} = {leaf.interval_kind} {leaf.point} SI ({leaf.reason})"

@@ -32,6 +32,15 @@ class Across:
         """The spread of the results' point values (SI)."""
         return spread(r.result.point for r in self.rows)
 
+    @property
+    def spreads(self) -> list[tuple[str, Spread | None]]:
+        """One spread per kind of claim (``"status planned"``, ...; one ``""`` when the claims are of one kind)."""
+        from .selection import kind_groups
+
+        by_id = {r.claim["id"]: r for r in self.rows}
+        return [(kind, spread(by_id[c["id"]].result.point for c in group))
+                for kind, group in kind_groups([r.claim for r in self.rows])]
+
 
 def across(project: Project, query: str, scenario: str, ref_text: str, *, overrides: dict[str, Any] | None = None,
            known_at: str | None = None) -> Across:

@@ -130,6 +130,7 @@ def check_catalog(project: Project) -> list[Problem]:
     project.use_catalog(catalog)
     store = project.store
     sources = store.sources()
+    binding_messages: list[str] = []
     for name, scenario in catalog.scenarios.items():
         for _name, (_, b) in effective_bindings(catalog.scenarios, name).items():
             if b.kind == "assumption" and b.source:
@@ -139,11 +140,16 @@ def check_catalog(project: Project) -> list[Problem]:
                     path = store.root / text_path
                     if path.is_file() and not quote_in_text(b.quote, read_text(path)):
                         problems.append(Problem("quote-not-in-source", b.where, f"quote {b.quote[:60]!r} is not in the source text"))
-        problems += _check_bindings(project, catalog, scenario)
+        bound = _check_bindings(project, catalog, scenario)
+        problems += bound
+        binding_messages.extend(p.message for p in bound)
+    for name, scenario in catalog.scenarios.items():
         for query in scenario.queries:
             try:
                 project.evaluator().evaluate(query, name)
             except KBError as exc:
+                if any(m in str(exc) for m in binding_messages):
+                    continue  # a binding's own problem (here or in a scenario it extends), reported once above
                 problems.append(Problem(exc.slug, f"scenario {name}, query {query}", str(exc)))
     return problems
 

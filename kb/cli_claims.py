@@ -218,16 +218,17 @@ def sources(project: Project, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_project
 def properties(project: Project, as_json: bool) -> None:
-    """List the property vocabulary: units, dimensions, plausible ranges, scopes. Example: kb properties"""
+    """List the property vocabulary: units, dimensions, plausible ranges, scopes, and the layer each comes from
+    (shipped, project or facts). Example: kb properties"""
     from .vocabulary import describe, scopes_of
 
     rows = list(project.store.properties().values())
     if as_json:
         emit_json([describe(r) for r in rows])
         return
-    click.echo(table(["NAME", "UNIT", "DIMENSION", "PLAUSIBLE", "SCOPES", "DESCRIPTION"],
+    click.echo(table(["NAME", "UNIT", "DIMENSION", "PLAUSIBLE", "SCOPES", "ORIGIN", "DESCRIPTION"],
                      [[r["name"], r["unit"] or '""', r["dimension"], r["plausible"], ", ".join(scopes_of(r)),
-                       r["description"]] for r in rows], max_width=70))
+                       r["origin"], r["description"]] for r in rows], max_width=70))
 
 
 @cli.command()

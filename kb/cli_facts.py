@@ -70,7 +70,10 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
     report = load_paths(project.store, targets, root=project.root)
     report_changes(project, before)
     added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n or k != "properties")
-    new_db = " (a new database: the shipped facts/ included)" if paths and new_database and project.facts_dir.is_dir() else (
+    from .project import CHECKOUT
+
+    whose = "the shipped" if project.root.resolve() == CHECKOUT.resolve() else "the project's"
+    new_db = f" (a new database: {whose} facts/ included)" if paths and new_database and project.facts_dir.is_dir() else (
         " into a new database" if new_database else "")
     click.echo(f"Loaded {report.files} file(s){new_db}: added {added}; {report.unchanged} already recorded.")
 
@@ -162,7 +165,7 @@ def fact_options(func: Any) -> Any:
     return func
 
 
-INHERITED = ("source", "method", "confidence", "scope", "status", "configuration", "conditions", "dollar_year",
+INHERITED = ("source", "as_of", "method", "confidence", "scope", "status", "configuration", "conditions", "dollar_year",
              "method_detail")  # what a correction keeps of the claim it corrects unless it says otherwise
 
 
@@ -249,8 +252,8 @@ _rank_command("prefer", "preferred", "Mark a fact preferred over competing claim
 def supersede(project: Project, /, fact_id: str, value: str, unit: str, reason: str, **opts: Any) -> None:
     """Record a corrected claim that supersedes FACT_ID (which stays, marked superseded).
 
-    The correction keeps the old claim's source, method, confidence and qualifiers unless given;
-    locator, quote, as-of and note are its own.
+    The correction keeps the old claim's source, as-of, method, confidence and qualifiers unless given;
+    locator, quote and note are its own.
 
     Example: kb supersede 5372296c97d6 24576 "" --source llama-3-paper --method calculated --reason "8 pods of 3,072 GPUs"
     """

@@ -156,8 +156,10 @@ def _across(project: Project, query_name: str, scenario: str, overrides: dict[st
     for row in found.rows:
         _check_unit(row.result, unit, query_name)
     if as_json:
+        sources = project.store.sources()
         emit_json([{"fact": r.claim["id"], "value_text": r.claim["value_text"], "unit": r.claim["unit"],
-                    "source": r.claim["source"], "as_of": r.claim["as_of"], "method": r.claim["method"],
+                    "source": r.claim["source"], "source_title": sources[r.claim["source"]]["title"]
+                    if r.claim["source"] in sources else None, "as_of": r.claim["as_of"], "method": r.claim["method"],
                     "confidence": r.claim["confidence"],
                     **{q: r.claim[q] for q in QUALIFIERS},  # type: ignore[literal-required]
                     "result": ex.query_json(r.result, unit)} for r in found.rows])
@@ -165,7 +167,8 @@ def _across(project: Project, query_name: str, scenario: str, overrides: dict[st
     click.echo(f"{query_name} [{scenario}] across the claims of {found.ref}:")
     rows = [[*cells, ex.shown(r.result, unit)] for cells, r in zip(claim_rows([r.claim for r in found.rows]), found.rows)]
     click.echo(table([*CLAIM_HEADERS, query_name.upper()], rows))
-    click.echo(spread_line(found.spread, unit or found.unit))
+    for kind, spread in found.spreads:  # like with like: one spread per kind of claim
+        click.echo((f"{kind}: " if kind else "") + spread_line(spread, unit or found.unit))
 
 
 @cli.command()

@@ -108,17 +108,20 @@ def render(project: Project, template: str | None, scenario: str | None, output:
 @cli.command()
 @pass_project
 def stale(project: Project) -> None:
-    """List recorded renders whose numbers the current facts would change; exit 1 if any.
+    """List recorded renders whose numbers the current facts would change, or that no longer render; exit 1 if any.
 
     Example: kb stale
     """
     from .report import manifest
 
-    found = manifest.stale(project)
+    broken: list[tuple[str, str]] = []
+    found = manifest.stale(project, broken)
     for name in manifest.orphans(project):
         click.echo(f"note: {name}: the template is gone; its recorded renders cannot be checked", err=True)
     for d in found:
         _print_drift(d.render["template"] + (f" [{d.render['scenario']}]" if d.render["scenario"] else ""), d)
-    if found:
+    for label, error in broken:
+        click.echo(f"{label}: no longer renders: {error.removeprefix('Error: ')}")
+    if found or broken:
         raise SystemExit(1)
     click.echo("No stale renders.")

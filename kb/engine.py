@@ -247,7 +247,8 @@ class Evaluator:
             kind = "range" if low is not None and high is not None else "at_least" if low is not None \
                 else "at_most" if high is not None else "exact"
             key = f"facts:{combine}:" + ",".join(f["id"] for f in found)
-            unit = self.store.property(first["property"])["unit"] or first["unit"]
+            written = {f["unit"] for f in found}  # claims written in one unit are shown in it; else the property's
+            unit = first["unit"] if len(written) == 1 else self.store.property(first["property"])["unit"] or first["unit"]
         else:
             point, low, high, kind = first["si_value"], first["si_low"], first["si_high"], first["interval_kind"]
             key, unit = f"fact:{first['id']}", first["unit"]

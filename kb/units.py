@@ -128,7 +128,9 @@ def parse_quantity(text: str, *, interval: str | None = None, point: str | None 
 def _range_with_units(text: str) -> tuple[Value, str] | None:
     """``1 s to 2 s``, ``500 ms to 2 s``, ``1e23 FLOP to 2e23 FLOP``: a range with a unit on each end, in the
     high end's unit. None if ``text`` is not two such ends (``2 to 4 month`` is read by :func:`split_quantity`)."""
-    ends = re.split(r"\s+to\s+", (text or "").strip())
+    raw = (text or "").strip()
+    between = re.fullmatch(r"between\s+(.+?)\s+and\s+(.+)", raw, flags=re.IGNORECASE)
+    ends = list(between.groups()) if between else re.split(r"\s+to\s+", raw)
     if len(ends) != 2:
         return None
     try:
@@ -142,6 +144,8 @@ def _range_with_units(text: str) -> tuple[Value, str] | None:
     parse_unit(hu)
     check_dimension(lu, hu, f"the low end of {text.strip()!r}")
     lo = lv.point * si_factor(lu) / si_factor(hu)
+    if lo > hv.point:
+        raise ValueSyntaxError(f"range {raw!r} has its low end above its high end")
     return parse_value(f"{lo:.15g} to {hv.point:.15g}".replace("e+", "e")), hu
 
 

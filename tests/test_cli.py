@@ -181,7 +181,7 @@ def test_add_fact_unknown_names(kb):
 def test_properties(kb):
     out = ok(kb("properties"))
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "UNIT", "DIMENSION", "PLAUSIBLE", "SCOPES", "DESCRIPTION"]
+    assert lines[0].split() == ["NAME", "UNIT", "DIMENSION", "PLAUSIBLE", "SCOPES", "ORIGIN", "DESCRIPTION"]
     assert any(line.split()[:3] == ["dense_bf16_flops", "FLOP/s", "[compute]"] for line in lines)
     assert any(line.split()[:3] == ["gpu_count", '""', "dimensionless"] for line in lines)
     props = {p["name"]: p for p in json.loads(ok(kb("properties", "--json")))}

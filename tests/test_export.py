@@ -62,8 +62,8 @@ def build_history(kb: KB, tmp_path) -> None:
     extra.write_text(dedent(EXTRA), encoding="utf-8")
     result = kb("load", str(extra))
     assert result.exit_code == 0, result.output
-    # the first load into a new database takes the shipped (fixture) facts/ with it: 3 sources, 4 entities, 11 facts
-    assert "(a new database: the shipped facts/ included): added 4 sources, 4 entities, 15 facts, 0 events" in result.output
+    # the first load into a new database takes the project's (fixture) facts/ with it: 3 sources, 4 entities, 11 facts
+    assert "(a new database: the project's facts/ included): added 4 sources, 4 entities, 15 facts, 0 events" in result.output
     claims = json.loads(kb("facts", "goodyear", "--property", "gpu_count", "--all", "--json").output)
     newer, older = by_value(claims, 150000), by_value(claims, 100000)
     assert kb("deprecate", newer["id"], "--reason", "double counted").exit_code == 0

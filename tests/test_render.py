@@ -274,3 +274,30 @@ def test_the_writeups_say_what_the_comments_say(shipped: Project, name: str, pre
         assert fragment in text, fragment
     for fragment in absent:
         assert fragment not in text, fragment
+
+
+def test_check_pairs_numbers_by_what_they_are_not_by_position(own: Project, tmp_path: Path) -> None:
+    """A claim added to a conflicts() list is one new number; the numbers after it are unchanged."""
+    out = tmp_path / "goodyear.md"
+    code, _, err = invoke(own, "render", "goodyear-phoenix-cluster", "-o", str(out))
+    assert code == 0, err
+    code, _, err = invoke(own, "add", "fact", "openai-goodyear", "gpu_count", "120000", "", "--source",
+                          "semianalysis-100k-h100", "--locator", "elsewhere", "--confidence", "speculative")
+    assert code == 0, err
+    code, stdout, _ = invoke(own, "render", "goodyear-phoenix-cluster", "--check")
+    assert code == 1
+    moved = [line for line in stdout.splitlines() if line.strip().startswith("#")]
+    assert len(moved) == 1 and "(absent) -> 120K" in moved[0], stdout
+
+
+def test_stale_lists_a_render_that_no_longer_renders(own: Project, tmp_path: Path) -> None:
+    code, _, err = invoke(own, "render", "goodyear-phoenix-cluster", "-o", str(tmp_path / "g.md"))
+    assert code == 0, err
+    # a second claim from the source the template pins makes that pin ambiguous
+    code, _, err = invoke(own, "add", "fact", "openai-goodyear", "gpu_count", "120000", "", "--source",
+                          "phoenix-150k-comment", "--locator", "elsewhere")
+    assert code == 0, err
+    code, stdout, _ = invoke(own, "stale")
+    assert code == 1
+    assert "goodyear-phoenix-cluster: no longer renders: template goodyear-phoenix-cluster, line" in stdout
+    assert "2 active claims of openai-goodyear.gpu_count match source: phoenix-150k-comment" in stdout

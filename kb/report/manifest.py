@@ -81,18 +81,42 @@ def _reorder_claims(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str,
     return runs(old), runs(new)
 
 
+def _identity(n: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a printed number is, whatever its value: a listed claim is known by its text."""
+    return (n["kind"], n["ref"], n["scenario"], n["unit"], n["claims"], n["text"] if n["kind"] == "claim" else None)
+
+
 def drift(project: Project, old: Mapping[str, Any], new: Rendered) -> Drift:
-    """Numbers that differ (by position) between a recorded render and a fresh one, and why."""
+    """Numbers that differ between a recorded render and a fresh one, and why. Numbers are paired by what
+    they are (query, scenario, unit, pins; a listed claim by its text), in order, so a number added to or
+    dropped from the text does not shift every later one."""
+    import difflib
+
     old_all = project.store.sql("SELECT * FROM render_number WHERE render = ? ORDER BY position", (old["id"],))
     # conflicts() lists claims in policy order; a new preferred claim reorders them without changing any
     old_numbers, new_numbers = _reorder_claims(old_all, new.numbers)
-    changed = []
-    for i in range(max(len(old_numbers), len(new_numbers))):
-        a = old_numbers[i] if i < len(old_numbers) else None
-        b = new_numbers[i] if i < len(new_numbers) else None
-        if a is None or b is None or a["text"] != b["text"] or a["ref"] != b["ref"]:
-            changed.append({"position": i + 1, "ref": (b or a)["ref"], "scenario": (b or a)["scenario"],  # type: ignore[index]
+    changed: list[dict[str, Any]] = []
+
+    def note(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, position: int) -> None:
+        if a is None or b is None or a["text"] != b["text"]:
+            which = b or a
+            assert which is not None
+            changed.append({"position": position, "ref": which["ref"], "scenario": which["scenario"],
                             "old": a["text"] if a else None, "new": b["text"] if b else None})
+
+    matcher = difflib.SequenceMatcher(a=[_identity(n) for n in old_numbers], b=[_identity(n) for n in new_numbers],
+                                      autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        olds, news = old_numbers[i1:i2], new_numbers[j1:j2]
+        if tag == "equal" or tag == "replace":
+            for k in range(max(len(olds), len(news))):  # a replaced run: its numbers pair up in order
+                note(olds[k] if k < len(olds) else None, news[k] if k < len(news) else None, j1 + min(k, len(news)) + 1)
+        elif tag == "delete":
+            for a in olds:
+                note(a, None, j1 + 1)
+        else:
+            for k, b in enumerate(news):
+                note(None, b, j1 + k + 1)
     old_inputs = {(r["kind"], r["ref"]): r["detail"] for r in
                   project.store.sql("SELECT kind, ref, detail FROM render_input WHERE render = ?", (old["id"],))}
     new_inputs = new.inputs
@@ -108,8 +132,9 @@ def check(project: Project, name: str, scenario: str | None) -> tuple[Rendered, 
     return rendered, (drift(project, old, rendered) if old else None)
 
 
-def stale(project: Project) -> list[Drift]:
-    """The latest render of each (template, scenario) whose numbers a re-render would change."""
+def stale(project: Project, broken: list[tuple[str, str]] | None = None) -> list[Drift]:
+    """The latest render of each (template, scenario) whose numbers a re-render would change. A render that
+    no longer succeeds (a pin the facts now leave ambiguous) is put in ``broken`` (label, error), not raised."""
     rows = project.store.sql(
         "SELECT r.* FROM render r WHERE r.rendered_at = (SELECT max(rendered_at) FROM render x "
         "WHERE x.template = r.template AND x.scenario IS r.scenario) ORDER BY r.template, r.scenario")
@@ -118,7 +143,14 @@ def stale(project: Project) -> list[Drift]:
     for row in rows:
         if row["template"] in gone:
             continue
-        rendered = render(project, find_template(project, row["template"]), row["scenario"])
+        try:
+            rendered = render(project, find_template(project, row["template"]), row["scenario"])
+        except KBError as exc:
+            if broken is None:
+                raise
+            label = row["template"] + (f" [{row['scenario']}]" if row["scenario"] else "")
+            broken.append((label, str(exc)))
+            continue
         d = drift(project, row, rendered)
         if d.changed:
             out.append(d)

@@ -26,6 +26,7 @@ from .values import parse_date, parse_value
 
 METHODS = ("reported", "calculated", "estimated")
 CONFIDENCES = ("confirmed", "likely", "speculative")
+UNSET = "unset"  # a confidence the claimant did not give (an imported row's empty or "Unknown"); ranks as likely
 RANKS = ("preferred", "normal", "deprecated")
 SOURCE_KINDS = (
     "paper", "datasheet", "whitepaper", "blog", "news", "analyst", "podcast", "talk", "comment",
@@ -60,6 +61,8 @@ def content_id(payload: dict[str, Any], prefix: str = "") -> str:
 def fact_id(row: Mapping[str, Any]) -> str:
     payload = {k: row.get(k) for k in ID_FIELDS}
     payload.update({k: row[k] for k in OPTIONAL_ID_FIELDS if row.get(k) is not None})
+    if row.get("cites"):
+        payload["cites"] = row["cites"]
     return content_id(payload)
 
 
@@ -121,12 +124,13 @@ def build_fact(spec: Mapping[str, Any], properties: Mapping[str, PropertyRow], r
         "locator": spec.get("locator") or None,
         "quote": spec.get("quote") or None,
         "method": _choice(spec.get("method"), METHODS, "method", "reported"),
-        "confidence": _choice(spec.get("confidence"), CONFIDENCES, "confidence", "likely"),
+        "confidence": _choice(spec.get("confidence"), (*CONFIDENCES, UNSET), "confidence", "likely"),
         "rank": _choice(spec.get("rank"), RANKS, "rank", "normal"),
         "rank_reason": spec.get("rank_reason") or None,
         "note": spec.get("note") or None,
         "supersedes": spec.get("supersedes") or None,
         **qualifiers(spec, prop),  # type: ignore[typeddict-item]
+        "cites": _cites(spec.get("cites")),
         "recorded_at": recorded_at,
     }
     _check_plausible(row, prop, spec)
@@ -138,6 +142,16 @@ def build_fact(spec: Mapping[str, Any], properties: Mapping[str, PropertyRow], r
             "an exported fact was edited: remove its id to record it as a new claim"
         )
     return row
+
+
+def _cites(value: Any) -> str | None:
+    """``cites:``: a URL or a list of URLs (the primary sources a dataset row cites), stored as a JSON list."""
+    if value is None or value == "" or value == []:
+        return None
+    urls = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+    if urls is None or not all(isinstance(u, str) and u.strip() for u in urls):
+        raise ValueSyntaxError("cites must be a URL or a list of URLs")
+    return json.dumps([u.strip() for u in urls])
 
 
 def qualifiers(spec: Mapping[str, Any], prop: PropertyRow) -> dict[str, str | None]:
@@ -222,7 +236,7 @@ def policy_key(fact: Mapping[str, Any]) -> tuple[Any, ...]:
     as_of = fact.get("as_of") or ""
     return (
         0 if fact["effective_rank"] == "preferred" else 1,
-        CONFIDENCES.index(fact.get("confidence") or "likely"),
+        CONFIDENCES.index(fact.get("confidence") if fact.get("confidence") in CONFIDENCES else "likely"),
         0 if as_of else 1,
         _Desc(as_of),
         _Desc(fact["recorded_at"]),

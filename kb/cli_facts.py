@@ -69,7 +69,7 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
     before = None if new_database else before_write(project)
     report = load_paths(project.store, targets, root=project.root)
     report_changes(project, before)
-    added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n or k != "properties")
+    added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n or k not in ("properties", "aliases"))
     from .project import CHECKOUT
 
     whose = "the shipped" if project.root.resolve() == CHECKOUT.resolve() else "the project's"

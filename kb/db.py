@@ -81,6 +81,20 @@ def _claim_qualifiers(conn: Any) -> None:
         conn.exec_driver_sql("DELETE FROM _kb_meta WHERE key = 'properties_sha256'")
 
 
+def _cites_and_aliases(conn: Any) -> None:
+    # A claim may list the URLs its source cites for it; an entity may gain names after it is recorded.
+    from sqlmodel import SQLModel
+
+    from . import models
+
+    _add_columns(conn, "fact", {"cites": "VARCHAR"})
+    SQLModel.metadata.create_all(conn, tables=[models.EntityAlias.__table__])  # type: ignore[attr-defined]
+    for action in ("UPDATE", "DELETE"):
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS entity_alias_no_{action.lower()} BEFORE {action} ON entity_alias "
+            "BEGIN SELECT RAISE(ABORT, 'entity_alias is append-only'); END")
+
+
 def _has_table(conn: Any, name: str) -> bool:
     return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).first() is not None
 
@@ -93,6 +107,7 @@ MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("004_forbid_replace", _forbid_replace),
     ("005_render_number_claims", _render_number_claims),
     ("006_claim_qualifiers", _claim_qualifiers),
+    ("007_cites_and_aliases", _cites_and_aliases),
 ]
 
 

@@ -17,13 +17,14 @@ from .yamlio import Fields, YMap, dump_yaml, read_text, read_yaml, ymap
 if TYPE_CHECKING:
     from .store import Store
 
-TOP_KEYS = {"properties", "sources", "entities", "facts", "events"}
+TOP_KEYS = {"properties", "sources", "entities", "aliases", "facts", "events"}
+ALIAS_KEYS = {"alias", "entity", "source", "recorded_at"}
 SOURCE_KEYS = {"id", "title", "authors", "publisher", "url", "archive_url", "published", "accessed", "kind", "text", "recorded_at"}
 ENTITY_KEYS = {"id", "kind", "name", "aliases", "part_of", "recorded_at"}
 FACT_KEYS = {
     "id", "entity", "property", "value", "unit", "interval", "point", "as_of", "source", "locator",
     "quote", "method", "confidence", "rank", "rank_reason", "note", "supersedes", "recorded_at",
-    *claims.OPTIONAL_ID_FIELDS,
+    *claims.OPTIONAL_ID_FIELDS, "cites",
 }
 EVENT_KEYS = {"id", "fact", "rank", "reason", "recorded_at"}
 COMPARED = {
@@ -35,8 +36,8 @@ COMPARED = {
 @dataclass
 class LoadReport:
     files: int = 0
-    added: dict[str, int] = field(default_factory=lambda: {"properties": 0, "sources": 0, "entities": 0, "facts": 0,
-                                                            "events": 0})
+    added: dict[str, int] = field(default_factory=lambda: {"properties": 0, "sources": 0, "entities": 0, "aliases": 0,
+                                                            "facts": 0, "events": 0})
     unchanged: int = 0
     new_in: list[str] = field(default_factory=list)  # the files with something not recorded yet, in order
 
@@ -95,7 +96,9 @@ class _Pending:
         self.facts: dict[str, dict[str, Any]] = {}
         self.superseded = {r["supersedes"]: r["id"] for r in store.sql("SELECT id, supersedes FROM fact WHERE supersedes IS NOT NULL")}
         self.event_ids = {r["id"] for r in store.sql("SELECT id FROM event")}
-        self.new: dict[str, list[Any]] = {"property": [], "source": [], "entity": [], "fact": [], "event": []}
+        self.new: dict[str, list[Any]] = {"property": [], "source": [], "entity": [], "entity_alias": [], "fact": [],
+                                          "event": []}
+        self.aliases: dict[str, str] = {r["alias"]: r["entity"] for r in store.sql("SELECT alias, entity FROM entity_alias")}
         self.unchanged = 0
         self.stamp = now_stamp()
         self._texts: dict[Path, str] = {}
@@ -184,6 +187,35 @@ class _Pending:
             if clash:
                 raise ConflictError(f"alias {clash!r} already names entity {other['id']!r}", where=where)
 
+    def alias(self, item: Any, file: str) -> None:
+        """Another name for a recorded entity (``aliases: [{alias, entity, source}]``): how an imported
+        dataset names it. Case does not matter; a name already taken by another entity is refused."""
+        f = Fields(item, file, "alias", ALIAS_KEYS)
+        try:
+            name, entity = f.req("alias").strip(), f.req("entity")
+            source = f.opt("source")
+            stamp = parse_timestamp(f.opt("recorded_at") or self.stamp)
+        except KBError as exc:
+            raise (exc if exc.where else exc.at(f.at())) from None
+        key = name.casefold()
+        if entity not in self.entities:
+            raise NotFoundError("entity", entity, list(self.entities), where=f.at("entity"))
+        if source is not None and source not in self.sources:
+            raise NotFoundError("source", source, list(self.sources), where=f.at("source"))
+        for other in self.entities.values():
+            if key in {other["id"].casefold(), *(a.casefold() for a in json.loads(other["aliases"] or "[]"))}:
+                if other["id"] == entity:
+                    self.unchanged += 1
+                    return
+                raise ConflictError(f"alias {name!r} already names entity {other['id']!r}", where=f.at("alias"))
+        if key in self.aliases:
+            if self.aliases[key] != entity:
+                raise ConflictError(f"alias {name!r} already names entity {self.aliases[key]!r}", where=f.at("alias"))
+            self.unchanged += 1
+            return
+        self.aliases[key] = entity
+        self.new["entity_alias"].append({"alias": key, "entity": entity, "source": source, "recorded_at": stamp})
+
     def check_part_of(self) -> None:
         for row in self.new["entity"]:
             if row["part_of"] == row["id"]:
@@ -193,7 +225,8 @@ class _Pending:
 
     def fact(self, item: Any, file: str) -> None:
         f = Fields(item, file, "fact", FACT_KEYS)
-        spec = {k: f.opt(k) for k in FACT_KEYS if k not in ("value",)}
+        spec: dict[str, Any] = {k: f.opt(k) for k in FACT_KEYS if k not in ("value", "cites")}
+        spec["cites"] = f.text_list("cites") or None
         value = f.raw("value")
         if value is None or not isinstance(value, str):
             raise FileFormatError("fact needs a 'value' such as 989.4, '~6', '24 to 27' or '>=5'", where=f.at())
@@ -322,7 +355,8 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
         if sum(len(v) for v in pending.new.values()) > before:
             new_in[label] = None
 
-    for kind, method in (("properties", pending.property), ("sources", pending.source), ("entities", pending.entity)):
+    for kind, method in (("properties", pending.property), ("sources", pending.source), ("entities", pending.entity),
+                         ("aliases", pending.alias)):
         for label, data in docs:
             for item in data.get(kind) or []:
                 counted(method, item, label)
@@ -344,7 +378,8 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
     report = LoadReport(files=len(files), unchanged=pending.unchanged, new_in=sorted(new_in))
     report.added = {
         "properties": len(pending.new["property"]), "sources": len(pending.new["source"]),
-        "entities": len(pending.new["entity"]), "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
+        "entities": len(pending.new["entity"]), "aliases": len(pending.new["entity_alias"]),
+        "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
     }
     return report
 
@@ -360,7 +395,7 @@ def _write(store: Store, pending: _Pending) -> None:
         conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
         for p in pending.new["property"]:  # new, or a fact file's re-declaration of a schema file's property
             store.upsert_property(conn, p)
-        for table in ("source", "entity", "fact", "event"):
+        for table in ("source", "entity", "entity_alias", "fact", "event"):
             store.insert(table, pending.new[table], conn)
     if pending.new["property"]:
         store.refresh_properties()
@@ -385,6 +420,34 @@ def load_rows(
         pending.fact(ymap(item), "")
     _write(store, pending)
     return pending.new
+
+
+def load_specs(
+    store: Store,
+    *,
+    sources: list[dict[str, Any]],
+    entities: list[dict[str, Any]],
+    aliases: list[dict[str, Any]],
+    facts: list[dict[str, Any]],
+    dry_run: bool = False,
+) -> LoadReport:
+    """Entries built by an importer, through the checks of a load: what is recorded already is skipped,
+    everything else is written in one transaction (or, with ``dry_run``, only counted)."""
+    pending = _Pending(store)
+    for method, items in ((pending.source, sources), (pending.entity, entities), (pending.alias, aliases)):
+        for item in items:
+            method(ymap(item), "")
+    pending.check_part_of()
+    for item in facts:
+        pending.fact(ymap(item), "")
+    if not dry_run:
+        _write(store, pending)
+    report = LoadReport(files=0, unchanged=pending.unchanged)
+    report.added = {
+        "properties": 0, "sources": len(pending.new["source"]), "entities": len(pending.new["entity"]),
+        "aliases": len(pending.new["entity_alias"]), "facts": len(pending.new["fact"]), "events": 0,
+    }
+    return report
 
 
 def _clean(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -421,6 +484,7 @@ def export_data(store: Store) -> dict[str, Any]:
             "method": f["method"], "confidence": f["confidence"], "rank": f["rank"],
             "rank_reason": f["rank_reason"], "note": f["note"], "supersedes": f["supersedes"],
             **{k: f[k] for k in claims.OPTIONAL_ID_FIELDS},
+            "cites": json.loads(f["cites"]) if f.get("cites") else None,
             "recorded_at": f["recorded_at"],
         }))
     events = [
@@ -432,7 +496,10 @@ def export_data(store: Store) -> dict[str, Any]:
                 "scopes": json.loads(p["scopes"] or "[]")})
         for p in store.properties().values() if p["origin"] == "facts"
     ]
-    out = {"sources": sources, "entities": entities, "facts": facts, "events": events}
+    aliases = [_clean({"alias": a["alias"], "entity": a["entity"], "source": a["source"], "recorded_at": a["recorded_at"]})
+               for a in store.sql("SELECT * FROM entity_alias ORDER BY recorded_at, alias")]
+    out = {"sources": sources, "entities": entities, **({"aliases": aliases} if aliases else {}), "facts": facts,
+           "events": events}
     return {"properties": properties, **out} if properties else out
 
 

@@ -88,11 +88,22 @@ class FactBase(SQLModel):
     method_detail: str | None = None
     plausibility: str | None = None  # "accepted": a value outside the property's plausible range, on purpose
     plausibility_reason: str | None = None
+    cites: str | None = None  # JSON list of the URLs the source itself cites for this claim (a dataset's row links)
 
 
 class Fact(FactBase, table=True):
     __tablename__ = "fact"
     id: str = Field(primary_key=True)
+    recorded_at: str
+
+
+class EntityAlias(SQLModel, table=True):
+    """Another name for an entity, recorded after the entity (an imported dataset's name for it)."""
+
+    __tablename__ = "entity_alias"
+    alias: str = Field(primary_key=True)  # case-folded on lookup
+    entity: str = Field(foreign_key="entity.id", index=True)
+    source: str | None = Field(default=None, foreign_key="source.id")
     recorded_at: str
 
 

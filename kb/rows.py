@@ -73,6 +73,7 @@ class FactRow(TypedDict):
     method_detail: str | None
     plausibility: str | None
     plausibility_reason: str | None
+    cites: str | None  # JSON list of URLs
     recorded_at: str
 
 

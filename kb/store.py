@@ -99,6 +99,9 @@ class Store:
         everything = self.entities()
         aliased = [e for e in everything.values()
                    if wanted in {a.casefold() for a in json.loads(e["aliases"] or "[]")}]
+        if not aliased:  # names recorded after the entity (an imported dataset's name for it)
+            extra = self.sql("SELECT entity FROM entity_alias WHERE alias = ?", (wanted,))
+            aliased = [everything[r["entity"]] for r in extra if r["entity"] in everything]
         if len(aliased) == 1:
             return aliased[0]
         if len(aliased) > 1:
@@ -173,7 +176,7 @@ class Store:
 
         model = {
             "source": models.Source, "entity": models.Entity, "fact": models.Fact, "event": models.Event,
-            "property": models.Property,
+            "property": models.Property, "entity_alias": models.EntityAlias,
         }[table]
         if not rows:
             return
@@ -238,5 +241,6 @@ def fact_json(fact: ClaimRow, sources: Mapping[str, SourceRow]) -> dict[str, Any
         **{q: fact.get(q) for q in claims.QUALIFIERS},
         "plausibility": fact.get("plausibility"),
         "plausibility_reason": fact.get("plausibility_reason"),
+        "cites": json.loads(fact.get("cites") or "[]"),
         "recorded_at": fact["recorded_at"],
     }

@@ -59,7 +59,7 @@ def test_fresh_load_report_counts(empty_root, root, tmp_path):
     assert store.claims() == []
     report = load_paths(store, [root / "facts"], root=root)
     assert report.files == 2
-    assert report.added == {"properties": 0, "sources": 3, "entities": 4, "facts": 11, "events": 0}
+    assert report.added == {"properties": 0, "sources": 3, "entities": 4, "aliases": 0, "facts": 11, "events": 0}
     assert report.unchanged == 0
     assert len(store.claims()) == 11
 
@@ -68,7 +68,7 @@ def test_load_is_idempotent(store, root, db):
     before = all_rows(db)
     report = load_paths(store, [root / "facts"], root=root)
     assert report.files == 2
-    assert report.added == {"properties": 0, "sources": 0, "entities": 0, "facts": 0, "events": 0}
+    assert report.added == {"properties": 0, "sources": 0, "entities": 0, "aliases": 0, "facts": 0, "events": 0}
     assert report.unchanged == 3 + 4 + 11
     assert all_rows(db) == before
 
@@ -99,7 +99,7 @@ def test_dry_run_writes_nothing(store, db, tmp_path):
     path = write(tmp_path / "good.yaml", GOOD)
     before = all_rows(db)
     report = load_paths(store, [path], dry_run=True)
-    assert report.added == {"properties": 0, "sources": 1, "entities": 1, "facts": 1, "events": 0}
+    assert report.added == {"properties": 0, "sources": 1, "entities": 1, "aliases": 0, "facts": 1, "events": 0}
     assert all_rows(db) == before
 
 
@@ -121,7 +121,7 @@ def test_facts_may_reference_sources_and_entities_of_other_files(store, tmp_path
             kind: accelerator
         """)
     report = load_paths(store, [tmp_path / "in"])
-    assert report.added == {"properties": 0, "sources": 1, "entities": 1, "facts": 1, "events": 0}
+    assert report.added == {"properties": 0, "sources": 1, "entities": 1, "aliases": 0, "facts": 1, "events": 0}
     assert store.best("z-chip", "tdp")["si_value"] == 400.0
 
 

@@ -28,6 +28,7 @@ class SourceNote:
     locator: str | None
     quotes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cites: list[str] = field(default_factory=list)  # what the source cites for these claims (a dataset row's links)
 
     def text(self) -> str:
         src = self.source
@@ -41,6 +42,8 @@ class SourceNote:
         line = ". ".join(parts) + "."
         if self.locator:
             line += f" {self.locator}."
+        if self.cites:
+            line += " Citing " + ", ".join(f"<{u}>" for u in self.cites) + "."
         for q in self.quotes:
             line += f' "{q}"'
         if src.get("url"):
@@ -70,7 +73,8 @@ class Footnotes:
         if source_id not in self.sources:
             raise NotFoundError("source", source_id, list(self.sources))
 
-    def cite(self, source_id: str, locator: str | None, quote: str | None = None, note: str | None = None) -> str:
+    def cite(self, source_id: str, locator: str | None, quote: str | None = None, note: str | None = None,
+             cites: list[str] | None = None) -> str:
         self.check_source(source_id)
         key = ("source", source_id, locator or None)
         fn = self._notes.get(key)
@@ -81,6 +85,7 @@ class Footnotes:
             fn.quotes.append(quote)
         if note and note not in fn.notes:
             fn.notes.append(note)
+        fn.cites += [u for u in cites or () if u not in fn.cites]
         return f"[^{fn.label}]"
 
     def computed(self, key: Any, body: str) -> str:

@@ -97,7 +97,8 @@ class RenderContext:
         if leaf.kind == "fact":
             return [self.notes.cite(f["source"], f["locator"], f["quote"],
                                     claim_note(f, competing_note(self.project.store, self.sources, f)
-                                               if leaf.combine is None else None))
+                                               if leaf.combine is None else None),
+                                    json.loads(f.get("cites") or "[]"))
                     for f in leaf.claims]
         if leaf.source:
             return [self.notes.cite(leaf.source["id"], leaf.locator, leaf.quote)]

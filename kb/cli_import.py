@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import click
 
 from .cli import cli, emit_json, pass_project
@@ -29,7 +30,7 @@ def epoch(project: Project, files: tuple[str, ...], snapshot: str | None, dry_ru
     row's links, quote, notes, confidence and status. Importing again adds nothing; a changed cell
     supersedes the earlier claim. Cells that do not parse are skipped and listed.
 
-    Example: kb import epoch ../shared/data/epoch/ml_hardware.csv --dry-run
+    Example: kb import epoch ml_hardware.csv --dry-run
     """
     from .epoch import import_files
 

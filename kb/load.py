@@ -103,6 +103,7 @@ class _Pending:
         self.stamp = now_stamp()
         self._texts: dict[Path, str] = {}
         self.declared: dict[tuple[str, str], str] = {}  # where this load first declared a source or entity
+        self._names: dict[str, str] | None = None  # ids and aliases taken (see _check_aliases)
 
     def _same_or_conflict(self, kind: str, row: Mapping[str, Any], existing: Mapping[str, Any], where: str) -> None:
         if self.strict:
@@ -181,11 +182,16 @@ class _Pending:
         if len(set(aliases)) != len(aliases):
             dup = next(a for a in aliases if aliases.count(a) > 1)
             raise FileFormatError(f"alias {dup!r} is given twice", where=where)
-        for other in self.entities.values():
-            taken = {other["id"], *json.loads(other["aliases"] or "[]")}
-            clash = next((a for a in aliases if a in taken), None)
-            if clash:
-                raise ConflictError(f"alias {clash!r} already names entity {other['id']!r}", where=where)
+        if self._names is None:  # every id and alias in use -> its entity, built once per load
+            self._names = {}
+            for other in self.entities.values():
+                for name in (other["id"], *json.loads(other["aliases"] or "[]")):
+                    self._names.setdefault(name, other["id"])
+        clash = next((a for a in aliases if a in self._names), None)
+        if clash:
+            raise ConflictError(f"alias {clash!r} already names entity {self._names[clash]!r}", where=where)
+        for name in (row["id"], *aliases):
+            self._names.setdefault(name, row["id"])
 
     def alias(self, item: Any, file: str) -> None:
         """Another name for a recorded entity (``aliases: [{alias, entity, source}]``): how an imported

@@ -52,7 +52,7 @@ def _convert(node: Any, where: str, seen: tuple[int, ...] = (), budget: list[int
     if not isinstance(node, yaml.ScalarNode):
         seen = seen + (id(node),)
     if isinstance(node, yaml.ScalarNode):
-        if node.style is None and node.value in _NULLS:
+        if not node.style and node.value in _NULLS:  # plain (libyaml says "", the Python parser None)
             return None
         return node.value
     if isinstance(node, yaml.SequenceNode):
@@ -121,7 +121,7 @@ def read_yaml(path: Path, *, label: str | None = None) -> Any:
     where = label or str(path)
     text = read_text(path, where)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when built with it
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -134,7 +134,7 @@ def dump_yaml(data: Any) -> str:
     """Deterministic YAML for exports: keys in insertion order, unicode kept."""
     import yaml
 
-    class _Dumper(yaml.SafeDumper):
+    class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # libyaml when built with it
         pass
 
     def _str(dumper: Any, value: str) -> Any:

@@ -77,6 +77,8 @@ def _project_copy(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     for folder in ("schema", "facts", "queries", "scenarios", "templates"):
         shutil.copytree(CHECKOUT / folder, root / folder)
+    for csv_file in (CHECKOUT / "tests" / "data" / "epoch").glob("*.csv"):  # as downloaded from Epoch AI
+        shutil.copy(csv_file, root / csv_file.name)
     return root
 
 

@@ -176,6 +176,7 @@ class _Builder:
                 continue
             spec = self.spec(dataset, src, name, place, row, col, x, as_of, links, row_note, confidence, status)
             if spec is None:
+                fr.claims += 1  # recorded already, with this value
                 continue
             problem = self.implausible(spec)
             if problem:

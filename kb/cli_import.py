@@ -61,3 +61,56 @@ def epoch(project: Project, files: tuple[str, ...], snapshot: str | None, dry_ru
 def _names(names: list[str], shown: int = 20) -> str:
     return ", ".join(names[:shown]) + (f", and {len(names) - shown} more (--json lists all)" if len(names) > shown
                                        else "")
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Recompute a dataset's derived figures from its own imported claims, and list where they disagree."""
+
+
+@audit_group.command("epoch")
+@click.option("--factor", type=click.FloatRange(min=1.0, min_open=True), default=1.5, show_default=True,
+              help="List rows whose figures disagree by more than this factor.")
+@click.option("--check", "checks", multiple=True,
+              type=click.Choice(["6ND", "implied-mfu", "mfu-compute", "h100-equivalents", "power", "name"]),
+              help="Only these checks (repeat); default all.")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Rows listed per check in the text output (JSON lists all).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_project
+def audit_epoch(project: Project, factor: float, checks: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Check Epoch AI's arithmetic after `kb import epoch`: training compute against 6ND and against
+    chips x peak x time, the MFU it implies, H100-equivalents, calculated power, and names against
+    parameter counts. Rows that disagree beyond --factor are listed worst first; exit 0.
+
+    Example: kb audit epoch --check power
+    """
+    from .epoch.audit import audit
+    from .numfmt import sig
+
+    result = audit(project.store, factor)
+    findings = [f for f in result.findings if not checks or f.check in checks]
+    checked = {k: n for k, n in result.checked.items() if not checks or k in checks}
+    if not checked:
+        from .errors import KBError
+
+        raise KBError("no Epoch AI claims to audit; run `kb import epoch FILE...` first")
+    if as_json:
+        emit_json({"factor": factor, "checked": checked, "notes": result.notes, "findings": [
+            {"check": f.check, "entity": f.entity, "name": f.name, "dataset_value": f.dataset_value,
+             "recomputed": f.recomputed, "si_unit": f.unit, "factor": None if f.factor == float("inf") else f.factor,
+             "facts": f.facts, "detail": f.detail} for f in findings]})
+        return
+    for check, n in checked.items():
+        rows = [f for f in findings if f.check == check]
+        limit_of = result.thresholds[check]
+        within = f"{(limit_of - 1) * 100:.0f}%" if check == "power" else f"{limit_of:g}x"
+        click.echo(f"{check}: {n} rows checked, {len(rows)} disagree by more than {within}")
+        for f in rows[:limit]:
+            unit = f" {f.unit}" if f.unit else ""
+            click.echo(f"  {f.factor:.3g}x  {f.name}: dataset {sig(f.dataset_value, 4)}{unit}, recomputed "
+                       f"{sig(f.recomputed, 4)}{unit}" + (f" ({f.detail})" if f.detail else ""))
+        if len(rows) > limit:
+            click.echo(f"  ... and {len(rows) - limit} more (--json lists all)")
+    for note in result.notes if not checks or "power" in checks else []:
+        click.echo(f"note: {note}")

@@ -192,3 +192,37 @@ def test_export_and_load_keep_aliases_and_cites(imported: Path, tmp_path: Path) 
     r = run(copy, "load", str(backup))
     assert r.exit_code == 0, r.output
     assert run(copy, "export").stdout == run(imported, "export").stdout
+
+
+def test_audit_recomputes_the_datasets_arithmetic(imported: Path) -> None:
+    result = ok_json(imported, "audit", "epoch")
+    assert set(result["checked"]) == {"6ND", "implied-mfu", "mfu-compute", "h100-equivalents", "power", "name"}
+    assert all(n > 10 for n in result["checked"].values())
+    by = {(f["check"], f["entity"]): f for f in result["findings"]}
+    # Llama 3.1-405B: 6 x 405e9 x 15.6e12 = 3.79e25 against the dataset's 3.8e25: within the factor
+    assert ("6ND", "llama-3-405b") not in by
+    # H100s at 700 W x 1.82 x PUE 1.12 (2024): Goodyear's and Colossus's calculated 142.688 MW, to 1%
+    assert 100000 * 700 * 1.82 * 1.12 == pytest.approx(142.688e6)
+    assert ("power", "openai-goodyear") not in by and ("power", "xai-colossus-memphis-phase-1") not in by
+    assert any(n.startswith("power: PUE 1.12 for 2024") for n in result["notes"])
+    # Rainier's 400K Trn2 on the dense BF16 basis (667 against 989.4 TFLOP/s) are twice the dataset's
+    # figure, which puts the H100 at its INT8 peak (1979 TOP/s): 400000 x 667 / 1979 = 134,816
+    rainier = by[("h100-equivalents", "aws-new-carlisle")]
+    assert rainier["dataset_value"] == pytest.approx(400000 * 667 / 1979, rel=1e-4)
+    assert rainier["recomputed"] == pytest.approx(400000 * 667 / 989.4, rel=1e-6)
+    assert rainier["factor"] == pytest.approx(1979 / 989.4, rel=1e-4)
+    glove = next(f for f in result["findings"] if f["check"] == "name" and f["name"] == "GloVe (32B)")
+    assert glove["detail"] == "the name says 32B" and glove["factor"] > 100
+    assert all(f["factor"] is None or f["factor"] > 1.01 for f in result["findings"])
+    assert [f["factor"] for f in result["findings"]] == sorted((f["factor"] for f in result["findings"]), reverse=True)
+
+
+def test_audit_text_and_a_database_without_epoch_claims(imported: Path, tmp_path: Path) -> None:
+    r = run(imported, "audit", "epoch", "--check", "h100-equivalents", "--limit", "2")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("h100-equivalents: ") and "rows checked" in lines[0]
+    assert len([line for line in lines if line.startswith("  ") and "x  " in line]) == 2
+    empty = run(tmp_path / "kb.sqlite", "audit", "epoch")
+    assert empty.exit_code == 1 and empty.stderr.strip() == (
+        "Error: no Epoch AI claims to audit; run `kb import epoch FILE...` first")

@@ -204,6 +204,8 @@ class _Builder:
             "source": src, "locator": locator, "quote": quote, "as_of": as_of, "method": method,
             "confidence": confidence, "note": note, "status": status, "configuration": place.configuration,
             "dollar_year": col.dollar_year, "method_detail": detail,
+            "conditions": f"of {' '.join(row[col.conditions].split())}" if col.conditions and
+            (row.get(col.conditions) or "").strip() else None,
             "cites": [*links, *[u for c in col.cites for u in cells.urls(row.get(c))]] or None,
         }
         spec = {k: v for k, v in spec.items() if v is not None}

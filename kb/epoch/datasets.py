@@ -28,6 +28,7 @@ class Column:
     dollar_year: str | None = None
     only_if: Callable[[Row], bool] | None = None  # e.g. a dataset size counts tokens only for language models
     cites: tuple[str, ...] = ()  # columns whose URLs this column's claims cite, beside the row's links
+    conditions: str | None = None  # a column naming what the figure is of (the chip a count counts)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ CLUSTERS = Dataset(
     row_links=("Source 1", "Source 2", "Source 3", "Source 4", "Source 5"),
     confidence="Certainty", status="Status", row_notes=("Note", "Certainty Note"), quote="Quote",
     columns=(
-        Column("Total number of AI chips", "gpu_count", "", note="Hardware note"),
+        Column("Total number of AI chips", "gpu_count", "", note="Hardware note", conditions="Chip type (primary)"),
         Column("H100 equivalents", "h100_equivalents", "", method="calculated"),
         Column("Reported Power Capacity (MW)", "site_power", "MW"),
         Column("Calculated Power Capacity (MW)", "site_power", "MW", method="calculated"),
@@ -103,8 +104,9 @@ MODELS = Dataset(
                note="Training compute notes"),
         Column("Training dataset size (gradients)", "training_tokens", "token", note="Dataset size notes",
                only_if=_language),
+        Column("Epochs", "epochs", ""),
         Column("Training time (hours)", "training_duration", "hour", note="Training time notes"),
-        Column("Hardware quantity", "gpu_count", ""),
+        Column("Hardware quantity", "gpu_count", "", conditions="Training hardware"),
         Column("Hardware utilization (MFU)", "utilization", "%", method="calculated", scale=100.0),
         Column("Training compute cost (2023 USD)", "training_cost", "USD", method="estimated",
                note="Compute cost notes", dollar_year="2023"),

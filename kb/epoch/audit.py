@@ -1,0 +1,165 @@
+"""``kb audit epoch``: recompute Epoch AI's derived figures from the dataset's own imported claims.
+
+Checks, each over every row where its inputs exist:
+
+- ``6ND``: a model's training compute against 6 x parameters x training tokens x epochs (language
+  models; one epoch where the dataset gives none). Fine-tunes count their base model's compute, and
+  mixture-of-experts models their total parameters, so this check lists many rows that are not errors;
+- ``implied-mfu``: the utilisation a model's training compute implies on its hardware
+  (compute / (chips x the chip's dense BF16 peak x training time)), flagged above 100% or below 5%;
+  where the dataset gives an MFU, the compute it implies is compared too;
+- ``h100-equivalents``: a cluster's H100 equivalents against chips x the chip's dense BF16 peak over
+  the H100's 989.4 TFLOP/s (the dataset's own basis turns out to be each chip's best figure at any
+  precision: INT8 for the H100, BF16 for chips without INT8, so the two differ by about 2x there);
+- ``power``: a cluster's calculated power against chips x TDP x 1.82 (server overhead) x PUE, the
+  dataset's documented method; the PUE of each year is inferred from the rows themselves (the
+  median), since the documentation's source table is not at hand, and rows off it are listed;
+- ``name``: a model whose name gives a parameter count ("15B") that its parameters do not match.
+
+Figures are compared by the factor max(a/b, b/a); a row is listed when it exceeds ``factor``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..claims import is_active
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+H100_BF16 = 989.4e12  # FLOP/s, dense
+SYSTEM_OVERHEAD = 1.82  # Epoch's multiplier for non-GPU server hardware (DGX H100 specifications)
+DEFAULT_FACTOR = 1.5
+POWER_TOLERANCE = 1.01  # the documented power method must reproduce the dataset within 1%
+_NAME_SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([BM])\b")
+
+
+@dataclass
+class Finding:
+    check: str
+    entity: str
+    name: str
+    dataset_value: float  # SI
+    recomputed: float  # SI
+    unit: str  # SI unit of both
+    factor: float
+    facts: list[str]  # the claims the comparison used
+    detail: str = ""
+
+
+@dataclass
+class Audit:
+    checked: dict[str, int] = field(default_factory=dict)  # check -> rows with every input
+    findings: list[Finding] = field(default_factory=list)  # beyond the factor, worst first
+    notes: list[str] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=dict)  # check -> the factor it lists rows beyond
+
+
+def _ratio(a: float, b: float) -> float:
+    if a <= 0 or b <= 0:
+        return math.inf if a != b else 1.0
+    return max(a / b, b / a)
+
+
+def _epoch_claims(store: Store) -> dict[str, dict[str, list[Mapping[str, Any]]]]:
+    out: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for c in store.claims(None, None):
+        if c["source"].startswith("epoch-") and is_active(c):
+            out.setdefault(c["entity"], {}).setdefault(c["property"], []).append(c)
+    return out
+
+
+def audit(store: Store, factor: float = DEFAULT_FACTOR) -> Audit:
+    """Every check over every row that has its inputs."""
+    claims = _epoch_claims(store)
+    names = {e["id"]: e["name"] for e in store.entities().values()}
+    result = Audit()
+
+    def one(entity: str, prop: str, method: str | None = None) -> Mapping[str, Any] | None:
+        found = [c for c in claims.get(entity, {}).get(prop, []) if method is None or c["method"] == method]
+        return found[0] if len(found) == 1 else None
+
+    def chip(conditions: str | None) -> str | None:
+        """The hardware entity a count is of (``of NVIDIA H100 SXM5 80GB``), if one chip is named."""
+        if not conditions or not conditions.startswith("of ") or "," in conditions:
+            return None
+        try:
+            return store.entity(conditions[3:])["id"]
+        except Exception:  # not a recorded chip
+            return None
+
+    def chip_figure(entity: str, prop: str) -> Mapping[str, Any] | None:
+        found = claims.get(entity, {}).get(prop, [])
+        plain = [c for c in found if not c.get("configuration")] or found
+        return plain[0] if len(plain) == 1 else None
+
+    def flag(check: str, entity: str, ours: float, theirs: float, unit: str, used: list[Mapping[str, Any]],
+             detail: str = "") -> None:
+        result.checked[check] = result.checked.get(check, 0) + 1
+        f = _ratio(theirs, ours)
+        if f > factor:
+            result.findings.append(Finding(check, entity, names.get(entity, entity), theirs, ours, unit, f,
+                                           [c["id"] for c in used], detail))
+
+    pue_rows: dict[str, list[tuple[str, float, list[Mapping[str, Any]]]]] = {}
+    for entity, props in claims.items():
+        compute, params, tokens = (one(entity, p) for p in ("training_compute", "parameters", "training_tokens"))
+        if compute and params and tokens:
+            passes = one(entity, "epochs")
+            seen = tokens["si_value"] * (passes["si_value"] if passes else 1.0)
+            flag("6ND", entity, 6 * params["si_value"] * seen, compute["si_value"], "FLOP",
+                 [compute, params, tokens, *([passes] if passes else [])],
+                 f"{passes['si_value']:g} epoch(s)" if passes else "one epoch assumed")
+        count, time = one(entity, "gpu_count"), one(entity, "training_duration")
+        hw = chip(count["conditions"]) if count else None
+        peak = chip_figure(hw, "dense_bf16_flops") if hw else None
+        if compute and count and time and peak and entity not in ("",):
+            capacity = count["si_value"] * peak["si_value"] * time["si_value"]
+            implied = compute["si_value"] / capacity
+            result.checked["implied-mfu"] = result.checked.get("implied-mfu", 0) + 1
+            if implied > 1 or implied < 0.05:
+                result.findings.append(Finding(
+                    "implied-mfu", entity, names.get(entity, entity), compute["si_value"], capacity, "FLOP",
+                    max(implied, 1 / implied) if implied > 0 else math.inf, [compute["id"], count["id"], time["id"],
+                                                                             peak["id"]],
+                    f"implied MFU {implied:.1%} on the chips' dense BF16 peak"))
+            mfu = one(entity, "utilization")
+            if mfu:
+                flag("mfu-compute", entity, capacity * mfu["si_value"], compute["si_value"], "FLOP",
+                     [compute, count, time, peak, mfu])
+        equivalents = one(entity, "h100_equivalents")
+        if equivalents and count and peak:
+            flag("h100-equivalents", entity, count["si_value"] * peak["si_value"] / H100_BF16,
+                 equivalents["si_value"], "", [equivalents, count, peak])
+        power = one(entity, "site_power", "calculated")
+        tdp = chip_figure(hw, "tdp") if hw else None
+        if power and count and tdp:
+            year = (count["as_of"] or "")[:4] or "undated"
+            pue = power["si_value"] / (count["si_value"] * tdp["si_value"] * SYSTEM_OVERHEAD)
+            pue_rows.setdefault(year, []).append((entity, pue, [power, count, tdp]))
+        name_size = _NAME_SIZE.search(names.get(entity, ""))
+        if params and name_size and props.get("parameters"):
+            stated = float(name_size.group(1)) * (1e9 if name_size.group(2) == "B" else 1e6)
+            flag("name", entity, stated, params["si_value"], "", [params],
+                 f"the name says {name_size.group(0)}")
+    for year, rows in sorted(pue_rows.items()):
+        typical = statistics.median(p for _, p, _ in rows)
+        result.notes.append(f"power: PUE {typical:.4g} for {year} (the median over {len(rows)} rows)")
+        for entity, pue, used in rows:
+            power, count, tdp = used
+            expected = count["si_value"] * tdp["si_value"] * SYSTEM_OVERHEAD * typical
+            result.checked["power"] = result.checked.get("power", 0) + 1
+            off = _ratio(power["si_value"], expected)
+            if off > POWER_TOLERANCE:  # the method reproduces the dataset within 1% where it applies
+                result.findings.append(Finding("power", entity, names.get(entity, entity), power["si_value"],
+                                               expected, "W", off, [c["id"] for c in used],
+                                               f"implied PUE {pue:.3g} against {typical:.4g} for {year}"))
+    result.thresholds = {check: (POWER_TOLERANCE if check == "power" else factor) for check in result.checked}
+    result.findings.sort(key=lambda f: (-f.factor, f.check, f.entity))
+    return result

@@ -30,7 +30,7 @@ def epoch(project: Project, files: tuple[str, ...], snapshot: str | None, dry_ru
     row's links, quote, notes, confidence and status. Importing again adds nothing; a changed cell
     supersedes the earlier claim. Cells that do not parse are skipped and listed.
 
-    Example: kb import epoch ml_hardware.csv --dry-run
+    Example: kb import epoch ml_hardware.csv gpu_clusters.csv notable_ai_models.csv --dry-run
     """
     from .epoch import import_files
 
@@ -94,6 +94,9 @@ def audit_epoch(project: Project, factor: float, checks: tuple[str, ...], limit:
     if not checked:
         from .errors import KBError
 
+        if result.checked:
+            raise KBError(f"no row has the inputs of {', '.join(checks)}; import the file it needs "
+                          "(power and h100-equivalents: gpu_clusters.csv with ml_hardware.csv)")
         raise KBError("no Epoch AI claims to audit; run `kb import epoch FILE...` first")
     if as_json:
         emit_json({"factor": factor, "checked": checked, "notes": result.notes, "findings": [

@@ -226,3 +226,20 @@ def test_audit_text_and_a_database_without_epoch_claims(imported: Path, tmp_path
     empty = run(tmp_path / "kb.sqlite", "audit", "epoch")
     assert empty.exit_code == 1 and empty.stderr.strip() == (
         "Error: no Epoch AI claims to audit; run `kb import epoch FILE...` first")
+
+
+def test_the_audit_writeup_renders_with_every_footnote(imported: Path) -> None:
+    import re
+
+    r = run(imported, "render", "epoch-audit")
+    assert r.exit_code == 0, r.output
+    text = r.stdout
+    marks = set(re.findall(r"\[\^(\d+)\](?!:)", text))
+    notes = set(re.findall(r"^\[\^(\d+)\]:", text, flags=re.M))
+    assert marks and marks == notes  # every mark has its note, and every note is used
+    assert "| `power` | calculated power against chips x TDP x the server overhead x the year's PUE | 397 |" in text
+    assert "a server overhead of 1.82 x the year's PUE" in text and "within 1%:" in text
+    assert "Project Rainier's\n400K[^" in text and "on dense BF16 (2x)" in text
+    rainier_note = next(line for line in text.splitlines() if line.startswith("[^3]:"))
+    assert 'gpu_clusters.csv, row "Project Rainier", column "H100 equivalents"' in rainier_note
+    assert "Citing <https://" in rainier_note

@@ -1,4 +1,4 @@
-"""Reports: the six shipped writeups, footnotes, determinism, drift, bad templates, user templates."""
+"""Reports: the shipped writeups, footnotes, determinism, drift, bad templates, user templates."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from kb.report import find_template, list_templates, render
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 SHIPPED = ["distributed-training-bandwidth", "goodyear-phoenix-cluster", "anthropic-trainium-compute",
-           "frontier-training-cost", "diloco-bandwidth", "brain-parameters"]
+           "frontier-training-cost", "diloco-bandwidth", "brain-parameters", "epoch-audit"]
 # Names that contain digits and may appear in a template's literal text.
-ALLOWED = ["Llama 3 405B", "Llama 3", "Llama-3-405B", "H100", "B200", "GB200", "NVL72", "Trainium 2", "Trn2", "BF16", "FP32",
+ALLOWED = ["Llama 3 405B", "Llama 3", "Llama-3-405B", "H100", "B200", "GB200", "NVL72", "Trainium 2", "Trainium2", "Trn2", "BF16", "FP32", "INT8",
            "Claude 3.5 Sonnet", "Claude 3.5 Opus", "Sonnet 3.5", "Opus 3.5", "GPT-4", "INTELLECT-1"]
 
 
@@ -41,13 +41,13 @@ def invoke(project: Project, *args: str) -> tuple[int, str, str]:
     return r.exit_code, r.stdout, r.stderr
 
 
-def test_six_templates_are_listed(shipped: Project) -> None:
+def test_the_shipped_templates_are_listed(shipped: Project) -> None:
     assert sorted(t.name for t in list_templates(shipped.templates_dir)) == sorted(SHIPPED)
     code, out, _ = invoke(shipped, "templates")
     assert code == 0 and all(name in out for name in SHIPPED)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n != "epoch-audit"])  # that one: test_epoch_import
 def test_shipped_writeup(shipped: Project, name: str) -> None:
     first = render(shipped, find_template(shipped, name))
     text = first.text

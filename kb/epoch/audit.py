@@ -59,6 +59,7 @@ class Audit:
     findings: list[Finding] = field(default_factory=list)  # beyond the factor, worst first
     notes: list[str] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)  # check -> the factor it lists rows beyond
+    pue: dict[str, tuple[float, int]] = field(default_factory=dict)  # year -> (inferred PUE, rows)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -128,7 +129,7 @@ def audit(store: Store, factor: float = DEFAULT_FACTOR) -> Audit:
                     "implied-mfu", entity, names.get(entity, entity), compute["si_value"], capacity, "FLOP",
                     max(implied, 1 / implied) if implied > 0 else math.inf, [compute["id"], count["id"], time["id"],
                                                                              peak["id"]],
-                    f"implied MFU {implied:.1%} on the chips' dense BF16 peak"))
+                    f"implied MFU {implied * 100:.3g}% on the chips' dense BF16 peak"))
             mfu = one(entity, "utilization")
             if mfu:
                 flag("mfu-compute", entity, capacity * mfu["si_value"], compute["si_value"], "FLOP",
@@ -151,6 +152,7 @@ def audit(store: Store, factor: float = DEFAULT_FACTOR) -> Audit:
     for year, rows in sorted(pue_rows.items()):
         typical = statistics.median(p for _, p, _ in rows)
         result.notes.append(f"power: PUE {typical:.4g} for {year} (the median over {len(rows)} rows)")
+        result.pue[year] = (typical, len(rows))
         for entity, pue, used in rows:
             power, count, tdp = used
             expected = count["si_value"] * tdp["si_value"] * SYSTEM_OVERHEAD * typical

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..project import Project
     from .render import RenderContext
 
-GLOBALS = ("q", "fact", "given", "cite", "derivation", "conflicts")
+GLOBALS = ("q", "fact", "given", "cite", "derivation", "conflicts", "epoch_audit")
 
 
 class Number:
@@ -136,7 +136,10 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
                         "value_text": c["value_text"], "id": c["id"]})
         return out
 
-    return {"q": q, "fact": fact, "given": given, "cite": cite, "derivation": derivation, "conflicts": conflicts}
+    from .auditview import epoch_audit_helper
+
+    return {"q": q, "fact": fact, "given": given, "cite": cite, "derivation": derivation, "conflicts": conflicts,
+            "epoch_audit": epoch_audit_helper(project, ctx, fact)}
 
 
 def filters() -> dict[str, Any]:

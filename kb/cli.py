@@ -79,6 +79,26 @@ class UnitType(click.ParamType):  # type: ignore[type-arg]
 
 
 UNIT = UnitType()
+
+
+class FactorType(click.ParamType):  # type: ignore[type-arg]
+    """A finite factor above 1 (``1.5``): how far apart two figures must be to be listed."""
+
+    name = "FACTOR"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        import math
+
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(x) or x <= 1:
+            self.fail(f"{value!r} must be a finite number above 1, such as 1.5", param, ctx)
+        return x
+
+
+FACTOR = FactorType()
 pass_project = click.make_pass_decorator(Project)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import cli, emit_json, pass_project
+from .cli import FACTOR, cli, emit_json, pass_project
 from .textfmt import CLAIM_HEADERS, claim_rows, fact_status, fact_value, qualifiers, spread_line, table
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def history(project: Project, entity: str, prop: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("target", metavar="[ENTITY[.PROPERTY]]", required=False)
-@click.option("--factor", type=click.FloatRange(min=1.0, min_open=True), default=1.1, show_default=True,
+@click.option("--factor", type=FACTOR, default=1.1, show_default=True,
               help="List claims that disagree by more than this factor.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_project

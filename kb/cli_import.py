@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli import cli, emit_json, pass_project
+from .cli import FACTOR, cli, emit_json, pass_project
 from .project import Project
 
 
@@ -69,7 +69,7 @@ def audit_group() -> None:
 
 
 @audit_group.command("epoch")
-@click.option("--factor", type=click.FloatRange(min=1.0, min_open=True), default=1.5, show_default=True,
+@click.option("--factor", type=FACTOR, default=1.5, show_default=True,
               help="List rows whose figures disagree by more than this factor.")
 @click.option("--check", "checks", multiple=True,
               type=click.Choice(["6ND", "implied-mfu", "mfu-compute", "h100-equivalents", "power", "name"]),

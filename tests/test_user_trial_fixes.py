@@ -204,3 +204,21 @@ def test_supersede_keeps_what_the_correction_does_not_restate(ex: KB) -> None:
     assert (new["source"]["id"], new["method"], new["confidence"], new["scope"], new["configuration"]) == (
         "rocm-mi300-microarchitecture", "calculated", "speculative", "chip", "oam")
     assert new["locator"] == "Table 2"
+
+
+# -- from a hostile user's pass ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("factor", ["nan", "inf", "1e999", "1"])
+def test_a_factor_must_be_finite_and_above_one(ex: KB, factor: str) -> None:
+    result = ex("conflicts", "mt-nlg-530b.utilization", "--factor", factor)
+    assert result.exit_code == 2 and "must be a finite number above 1" in result.output
+
+
+def test_a_rank_pin_that_misses_lists_the_candidates(ex: KB) -> None:
+    _append(ex.root / "scenarios" / "training.yaml",
+            "  - name: preferred-only\n    extends: deepseek-v3-pretraining\n    description: a rank pin\n"
+            "    bindings:\n      chip_hours: {fact: deepseek-v3.chip_hours, rank: preferred}\n")
+    result = ex("query", "run_cost", "-s", "preferred-only")
+    assert result.exit_code == 1
+    assert "matches no active claim; pinned rank: preferred; candidates: " in result.output
+    assert "it has no active claims" not in result.output

@@ -70,6 +70,8 @@ def check_facts(store: Store) -> list[Problem]:
                     problems.append(Problem("si-mismatch", where, "stored SI value disagrees with value and unit"))
             except KBError as exc:
                 problems.append(Problem("unit-mismatch", where, exc.message))
+            if f["id"] in active:
+                problems += _against_vocabulary(f, prop, where)
         low, high, value = f["low"], f["high"], f["value"]
         if (low is not None and value < low) or (high is not None and value > high):
             problems.append(Problem("out-of-bounds", where, f"point value {value} is outside [{low}, {high}]"))
@@ -88,6 +90,26 @@ def check_facts(store: Store) -> list[Problem]:
         if ent["part_of"] and ent["part_of"] not in entities:
             problems.append(Problem("dangling-reference", f"entity {ent['id']}", f"part_of unknown entity {ent['part_of']!r}"))
     return problems
+
+
+def _against_vocabulary(f: Mapping[str, Any], prop: Mapping[str, Any], where: str) -> list[Problem]:
+    """An active claim outside its property's current plausible range (not accepted), or with a scope the
+    property no longer allows: the vocabulary may have changed since the claim was recorded."""
+    import json
+
+    out = []
+    low, high = prop.get("plausible_low"), prop.get("plausible_high")
+    ends = [x for x in (f["si_value"], f["si_low"], f["si_high"]) if x is not None]
+    if f.get("plausibility") != "accepted" and ends and (
+            (low is not None and min(ends) < low) or (high is not None and max(ends) > high)):
+        out.append(Problem("implausible", where, f"{f['value_text']} {f['unit']}".strip() + " is outside the "
+                           f"plausible range of {prop['name']} ({prop['plausible']}); correct it, or accept it "
+                           "(plausibility: accepted, with a reason)"))
+    allowed = json.loads(prop.get("scopes") or "[]")
+    if f.get("scope") and allowed and f["scope"] not in allowed:
+        out.append(Problem("bad-scope", where, f"scope {f['scope']!r} is not one of {prop['name']}'s scopes: "
+                           f"{', '.join(allowed)}"))
+    return out
 
 
 def _same_place_disagreements(active: list[Mapping[str, Any]]) -> list[Problem]:

@@ -222,3 +222,18 @@ def test_a_rank_pin_that_misses_lists_the_candidates(ex: KB) -> None:
     assert result.exit_code == 1
     assert "matches no active claim; pinned rank: preferred; candidates: " in result.output
     assert "it has no active claims" not in result.output
+
+
+def test_check_holds_stored_claims_to_the_current_vocabulary(ex: KB) -> None:
+    assert ex("check").exit_code == 0  # creates the database with the example's claims
+    _append(ex.root / "schema" / "properties.yaml",
+            "  - name: utilization\n    plausible: 1% to 40%\n"
+            "  - name: power\n    scopes: [rack]\n")
+    _add(ex, "mi300x", "power", "1", "kW", "--source", "rocm-mi300-microarchitecture", "--scope", "rack")
+    (ex.root / "schema" / "properties.yaml").write_text(
+        (ex.root / "schema" / "properties.yaml").read_text().replace("scopes: [rack]", "scopes: [chip]"))
+    result = ex("check")
+    assert result.exit_code == 1
+    assert result.output.count("[implausible]") == 2  # 54.2% and 46.2%; 30.2% is inside 1% to 40%
+    assert "[implausible] 54.2 % is outside the plausible range of utilization (1% to 40%)" in result.output
+    assert "[bad-scope] scope 'rack' is not one of power's scopes: chip" in result.output

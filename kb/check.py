@@ -98,10 +98,9 @@ def _against_vocabulary(f: Mapping[str, Any], prop: Mapping[str, Any], where: st
     import json
 
     out = []
-    low, high = prop.get("plausible_low"), prop.get("plausible_high")
-    ends = [x for x in (f["si_value"], f["si_low"], f["si_high"]) if x is not None]
-    if f.get("plausibility") != "accepted" and ends and (
-            (low is not None and min(ends) < low) or (high is not None and max(ends) > high)):
+    from .claims import outside_plausible
+
+    if f.get("plausibility") != "accepted" and outside_plausible(prop, f["si_value"], f["si_low"], f["si_high"]):
         out.append(Problem("implausible", where, f"{f['value_text']} {f['unit']}".strip() + " is outside the "
                            f"plausible range of {prop['name']} ({prop['plausible']}); correct it, or accept it "
                            "(plausibility: accepted, with a reason)"))

@@ -182,19 +182,21 @@ def qualifiers(spec: Mapping[str, Any], prop: PropertyRow) -> dict[str, str | No
     return out
 
 
+def outside_plausible(prop: Mapping[str, Any], *si_values: float | None) -> bool:
+    """Whether any of the values (SI; None ignored) lies outside the property's plausible range."""
+    low, high = prop.get("plausible_low"), prop.get("plausible_high")
+    return any(v is not None and ((low is not None and v < low * (1 - 1e-12))
+                                  or (high is not None and v > high * (1 + 1e-12))) for v in si_values)
+
+
 def _check_plausible(row: FactRow, prop: PropertyRow, spec: Mapping[str, Any]) -> None:
     """A value outside the property's plausible range is refused unless the fact accepts it with a reason."""
-    low, high = prop.get("plausible_low"), prop.get("plausible_high")
-    if (low is None and high is None) or row["plausibility"] == "accepted":
-        return
-    for v in (row["si_low"], row["si_value"], row["si_high"]):
-        if v is None:
-            continue
-        if (low is not None and v < low * (1 - 1e-12)) or (high is not None and v > high * (1 + 1e-12)):
-            raise KBError(f"a value for {prop['name']} of {row['value_text']} {row['unit']}".rstrip()
-                          + f" is outside its plausible range ({prop['plausible']}); check the value and the "
-                          "unit, or accept it with a reason (--accept-implausible REASON; in a fact file, "
-                          "plausibility: accepted and a plausibility_reason)")
+    if row["plausibility"] != "accepted" and outside_plausible(prop, row["si_low"], row["si_value"], row["si_high"]):
+        raise KBError(f"a value for {prop['name']} of {row['value_text']} {row['unit']}".rstrip()
+                      + f" is outside its plausible range ({prop['plausible']}); check the value and the "
+                      "unit, or accept it with a reason (--accept-implausible REASON; in a fact file, "
+                      "plausibility: accepted and a plausibility_reason)")
+
 
 def check_entity_kind(kind: str) -> str:
     return _choice(kind, ENTITY_KINDS, "entity kind", "other")

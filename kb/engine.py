@@ -194,9 +194,9 @@ class Evaluator:
             prop = self.store.property(split_ref(str(b.fact))[1])
         except KBError:
             return
-        low, high = prop.get("plausible_low"), prop.get("plausible_high")
-        ends = [x for x in (leaf.point, leaf.low, leaf.high) if x is not None]
-        if (low is not None and min(ends) < low) or (high is not None and max(ends) > high):
+        from .claims import outside_plausible
+
+        if outside_plausible(prop, leaf.point, leaf.low, leaf.high):
             from .numfmt import interval
 
             f = units.si_factor(leaf.unit)

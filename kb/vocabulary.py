@@ -34,13 +34,19 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _SYNC_VERSION = b"origins:shipped,project,facts;"  # changing it re-reads the schema files into every database
 
 
-def vocabulary_files(root: Path) -> list[Path]:
-    """The schema files that make up a project's vocabulary, shipped first."""
-    own = root / "schema" / "properties.yaml"
-    files = [SHIPPED] if SHIPPED.is_file() else []
-    if own.is_file() and (not files or own.resolve() != SHIPPED.resolve()):
+def layered_schema_files(root: Path, name: str) -> list[Path]:
+    """A schema file as the checkout ships it, then the project's own (if the root is not the checkout)."""
+    shipped = SHIPPED.parent / name
+    own = root / "schema" / name
+    files = [shipped] if shipped.is_file() else []
+    if own.is_file() and (not files or own.resolve() != shipped.resolve()):
         files.append(own)
     return files
+
+
+def vocabulary_files(root: Path) -> list[Path]:
+    """The schema files that make up a project's vocabulary, shipped first."""
+    return layered_schema_files(root, "properties.yaml")
 
 
 def property_row(f: Fields, origin: str, base: PropertyRow | None = None) -> PropertyRow:

@@ -77,5 +77,13 @@ class KB:
 
 
 @pytest.fixture
+def ex(tmp_path: Path) -> KB:
+    """A private copy of examples/training-costs, as a user's own project, with its own database."""
+    root = tmp_path / "training-costs"
+    shutil.copytree(CHECKOUT / "examples" / "training-costs", root)
+    return KB(root, tmp_path / "my.sqlite")
+
+
+@pytest.fixture
 def kb(root: Path, db: Path) -> KB:
     return KB(root, db)

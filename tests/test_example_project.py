@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ EXAMPLE = CHECKOUT / "examples" / "training-costs"
 # DeepSeek-V3 report: 37B active parameters, 14.8T tokens; MT-NLG 530B MFU 30.2% and 54.2%.
 MFU = math.sqrt(0.302 * 0.542)
 COMPUTE = 6 * 37e9 * 14.8e12  # FLOP
-
-
-@pytest.fixture
-def ex(tmp_path: Path) -> KB:
-    root = tmp_path / "training-costs"
-    shutil.copytree(EXAMPLE, root)
-    return KB(root, tmp_path / "my.sqlite")
 
 
 def _json(result) -> dict:

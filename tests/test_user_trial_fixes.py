@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CHECKOUT, KB
-
-EXAMPLE = CHECKOUT / "examples" / "training-costs"
-
-
-@pytest.fixture
-def ex(tmp_path: Path) -> KB:
-    root = tmp_path / "training-costs"
-    shutil.copytree(EXAMPLE, root)
-    return KB(root, tmp_path / "my.sqlite")
+from conftest import KB
 
 
 def _json(result) -> object:

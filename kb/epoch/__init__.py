@@ -229,9 +229,9 @@ class _Builder:
         prop = self.properties.get(spec["property"])
         if prop is None:
             raise KBError(f"property {spec['property']!r} is not in the vocabulary; the Epoch import needs it")
-        low, high = prop.get("plausible_low"), prop.get("plausible_high")
-        si = float(spec["value"]) * si_factor(spec["unit"])
-        if (low is not None and si < low) or (high is not None and si > high):
+        from ..claims import outside_plausible
+
+        if outside_plausible(prop, float(spec["value"]) * si_factor(spec["unit"])):
             return f"outside the plausible range of {prop['name']} ({prop['plausible']})"
         return None
 

@@ -15,7 +15,6 @@ from .cells import slug
 if TYPE_CHECKING:
     from ..store import Store
 
-SHIPPED = Path(__file__).resolve().parent.parent.parent / "schema" / "epoch-names.yaml"
 KEYS = {"dataset", "name", "entity", "part_of", "configuration"}
 
 
@@ -29,11 +28,9 @@ class Placement:
 
 
 def mapping_files(root: Path) -> list[Path]:
-    own = root / "schema" / "epoch-names.yaml"
-    files = [SHIPPED] if SHIPPED.is_file() else []
-    if own.is_file() and (not files or own.resolve() != SHIPPED.resolve()):
-        files.append(own)
-    return files
+    from ..vocabulary import layered_schema_files
+
+    return layered_schema_files(root, "epoch-names.yaml")
 
 
 def read_mapping(paths: list[Path]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -162,6 +162,11 @@ def qualifiers(spec: Mapping[str, Any], prop: PropertyRow) -> dict[str, str | No
         if out[key] is not None and not _SLUG.fullmatch(out[key] or ""):
             raise ValueSyntaxError(f"{key} {out[key]!r} must be a slug (lower-case words joined by '-'), "
                                    f"e.g. {'it-load' if key == 'scope' else 'hgx-b200'!r}")
+    for key in ("conditions", "method_detail"):  # a qualifier is a phrase shown in one table cell
+        text = out[key] or ""
+        if "\n" in text or "\r" in text or len(text) > 300:
+            raise ValueSyntaxError(f"{key} must be one line of at most 300 characters (it is a qualifier, shown "
+                                   "in tables); put longer text in the note")
     allowed = json.loads(prop.get("scopes") or "[]")
     if out["scope"] is not None and allowed and out["scope"] not in allowed:
         raise ValueSyntaxError(f"scope {out['scope']!r} is not one of {prop['name']}'s scopes: {', '.join(allowed)}")
@@ -298,6 +303,9 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 def resolve_prefix(prefix: str, ids: Iterable[str], what: str = "fact") -> str:
+    prefix = prefix.strip()
+    if not prefix:
+        raise KBError(f"give a {what} id (or its first characters); see `kb facts --all` for {what} ids")
     matches = [i for i in ids if i.startswith(prefix)]
     if not matches:
         raise NotFoundError(what, prefix, hint=f"see `kb facts --all` for {what} ids")

@@ -23,13 +23,14 @@ def before_write(project: Project) -> Snapshot:
     return snapshot(project)
 
 
-def report_changes(project: Project, before: Snapshot | None) -> None:
-    """After a write: which declared results changed (old -> new), which no longer resolve, which best claims moved."""
+def report_changes(project: Project, before: Snapshot | None, written: set[str]) -> None:
+    """After a write: which declared results changed (old -> new), which no longer resolve, and which best claims
+    the ``written`` claims took over."""
     from .impact import compare, snapshot
 
     if before is None:
         return
-    impact = compare(before, snapshot(project))
+    impact = compare(before, snapshot(project), written)
     for line in impact.displaced:
         click.echo(f"note: {line}", err=True)
     for line in impact.broken:
@@ -68,7 +69,7 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
         project.load_shipped = False  # this load is the first: it reports what it added
     before = None if new_database else before_write(project)
     report = load_paths(project.store, targets, root=project.root)
-    report_changes(project, before)
+    report_changes(project, before, set(report.fact_ids))
     added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n or k not in ("properties", "aliases"))
     from .project import CHECKOUT
 
@@ -76,6 +77,8 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
     new_db = f" (a new database: {whose} facts/ included)" if paths and new_database and project.facts_dir.is_dir() else (
         " into a new database" if new_database else "")
     click.echo(f"Loaded {report.files} file(s){new_db}: added {added}; {report.unchanged} already recorded.")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -223,7 +226,7 @@ def add_fact(project: Project, /, entity: str, prop: str, value: str, unit: str,
     before = before_write(project)
     row = load_rows(store, entities=entities, facts=[spec], strict=True)["fact"][0]
     click.echo(f"Added fact {row['id']}: {entity}.{prop} = {fact_value(row)}")
-    report_changes(project, before)
+    report_changes(project, before, {row["id"]})
 
 
 def _rank_command(name: str, rank: str, doc: str) -> None:
@@ -235,7 +238,7 @@ def _rank_command(name: str, rank: str, doc: str) -> None:
         before = before_write(project)
         ev = project.store.record_rank(fact_id, rank, reason)
         click.echo(f"Recorded event {ev['id']}: fact {ev['fact']} is now {rank}.")
-        report_changes(project, before)
+        report_changes(project, before, {ev["fact"]})
 
 
 _rank_command("deprecate", "deprecated", "Mark a fact deprecated (a recorded event; the fact stays). Example: kb deprecate c1ae9c5342a9 --reason 'rounded; the whitepaper gives 989.4'")
@@ -269,4 +272,4 @@ def supersede(project: Project, /, fact_id: str, value: str, unit: str, reason: 
             "supersedes": old["id"], "rank_reason": reason, **kept, **fact_spec(opts)}
     row = load_rows(store, facts=[spec], strict=True)["fact"][0]
     click.echo(f"Added fact {row['id']} superseding {old['id']}: {old['entity']}.{old['property']} = {fact_value(row)}")
-    report_changes(project, before)
+    report_changes(project, before, {row["id"]})

@@ -62,7 +62,9 @@ def snapshot(project: Project) -> Snapshot:
     return Snapshot(out, bests, active)
 
 
-def compare(before: Snapshot, after: Snapshot) -> Impact:
+def compare(before: Snapshot, after: Snapshot, written: set[str] | None = None) -> Impact:
+    """What changed between two snapshots. ``written``: the claims this command recorded (or re-ranked); a best
+    claim that moved to any other claim is another process's doing, not this command's, and is not noted."""
     impact = Impact(skipped=before.skipped or after.skipped)
     for key, new in after.results.items():
         old = before.results.get(key)
@@ -78,7 +80,7 @@ def compare(before: Snapshot, after: Snapshot) -> Impact:
             impact.changed.append(f"{label} {old} -> {new}")
     for key, new_best in after.best.items():
         old_best = before.best.get(key)
-        if old_best is None or old_best["id"] == new_best["id"]:
+        if old_best is None or old_best["id"] == new_best["id"] or (written is not None and new_best["id"] not in written):
             continue
         shown_new = claim_text(new_best)
         shown_old = claim_text(old_best)

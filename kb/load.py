@@ -40,6 +40,8 @@ class LoadReport:
                                                             "facts": 0, "events": 0})
     unchanged: int = 0
     new_in: list[str] = field(default_factory=list)  # the files with something not recorded yet, in order
+    warnings: list[str] = field(default_factory=list)  # stored claims a re-declared plausible range now excludes
+    fact_ids: list[str] = field(default_factory=list)  # the facts added (or, dry run, that would be)
 
 
 def yaml_files(paths: list[Path]) -> list[Path]:
@@ -171,6 +173,11 @@ class _Pending:
         if row["id"] in self.entities:
             self._same_or_conflict("entity", row, self.entities[row["id"]], f.at("id"))
             return
+        last = row["id"].rpartition(".")[2]
+        if "." in row["id"] and last in self.properties:
+            raise FileFormatError(f"entity id {row['id']!r} ends in the property name {last!r}, so "
+                                  f"{row['id']!r} would also read as ENTITY.PROPERTY; choose another id",
+                                  where=f.at("id"))
         self._check_aliases(row, f.at("aliases") if "aliases" in f.data else f.at())
         self.entities[row["id"]] = row
         self.declared[("entity", row["id"])] = f.at("id")
@@ -234,8 +241,12 @@ class _Pending:
         spec: dict[str, Any] = {k: f.opt(k) for k in FACT_KEYS if k not in ("value", "cites")}
         spec["cites"] = f.text_list("cites") or None
         value = f.raw("value")
-        if value is None or not isinstance(value, str):
+        if value is None:
             raise FileFormatError("fact needs a 'value' such as 989.4, '~6', '24 to 27' or '>=5'", where=f.at())
+        if not isinstance(value, str):
+            kind = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, Mapping) else repr(value)
+            raise FileFormatError(f"'value' must be one number or text such as '24 to 27', not {kind}",
+                                  where=f.at("value"))
         spec["value"] = value
         for key in ("entity", "property", "source"):
             spec[key] = f.req(key)
@@ -381,13 +392,33 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
             counted(pending.event, item, label)
     if not dry_run:
         _write(store, pending)
-    report = LoadReport(files=len(files), unchanged=pending.unchanged, new_in=sorted(new_in))
+    report = LoadReport(files=len(files), unchanged=pending.unchanged, new_in=sorted(new_in),
+                        warnings=_newly_implausible(store, pending), fact_ids=[f["id"] for f in pending.new["fact"]])
     report.added = {
         "properties": len(pending.new["property"]), "sources": len(pending.new["source"]),
         "entities": len(pending.new["entity"]), "aliases": len(pending.new["entity_alias"]),
         "facts": len(pending.new["fact"]), "events": len(pending.new["event"]),
     }
     return report
+
+
+def _newly_implausible(store: Store, pending: _Pending) -> list[str]:
+    """For each re-declared plausible range, the active stored claims it now excludes (``kb check`` lists them)."""
+    from .claims import is_active, outside_plausible
+
+    out = []
+    for p in pending.new["property"]:
+        if not p.get("plausible"):
+            continue
+        outside = [c for c in store.claims(prop=p["name"]) if is_active(c) and c.get("plausibility") != "accepted"
+                   and outside_plausible(p, c["si_low"], c["si_value"], c["si_high"])]
+        if outside:
+            first = outside[0]
+            where = pending.declared.get(("property", p["name"]), "a fact file")
+            out.append(f"{where}: the plausible range {p['plausible']!r} of {p['name']} excludes {len(outside)} "
+                       f"stored claim(s), e.g. fact {first['id']} ({first['entity']}: {first['value_text']} "
+                       f"{first['unit']}); `kb check` lists them")
+    return out
 
 
 def _corrects_unseen(item: Any, pending: _Pending, waiting: list[tuple[Any, str]]) -> bool:

@@ -52,7 +52,7 @@ class Property(SQLModel, table=True):
     plausible_low: float | None = None  # SI
     plausible_high: float | None = None  # SI
     scopes: str | None = None  # JSON list of allowed scope values
-    origin: str = "shipped"  # shipped | project (a schema/properties.yaml) | facts (a fact file's properties: list)
+    origin: str = "shipped"  # shipped | project (a schema/properties.yaml) | facts (a fact file's properties: list); undeclared (dropped, still used)
 
 
 class FactBase(SQLModel):

@@ -64,7 +64,8 @@ class Store:
 
     def properties(self) -> dict[str, PropertyRow]:
         if self._properties is None:
-            rows = self.sql("SELECT * FROM property ORDER BY name")
+            # 'undeclared': a property the schema files dropped while stored claims still use it
+            rows = self.sql("SELECT * FROM property WHERE origin != 'undeclared' ORDER BY name")
             self._properties = {r["name"]: cast(PropertyRow, r) for r in rows}
         return self._properties
 

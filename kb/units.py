@@ -119,10 +119,25 @@ def parse_quantity(text: str, *, interval: str | None = None, point: str | None 
         raise ValueSyntaxError(f"{(text or '').strip()!r} is not a value with an optional unit; write a value "
                                f"({ACCEPTED_FORMS}) and a unit, e.g. '40 %', '2 to 4 month', '3 TB/s'")
     value, unit = parts
+    _refuse_half_range(text, unit)
     parse_unit(unit)
     if interval is not None or point is not None:
         value = parse_value(value.text, interval=interval, point=point, percent_ok=True)
     return value, "" if unit == "1" else unit
+
+
+def _refuse_half_range(text: str, unit: str) -> None:
+    """``500 ms to 2``, ``1 s to``, ``0 to inf``: a range the grammar cannot read, said as such (not as a bad unit)."""
+    words = unit.split()
+    if "to" not in words:
+        return
+    raw = text.strip()
+    if words[-1] == "to":
+        raise ValueSyntaxError(f"range {raw!r} has no high end; write e.g. '1 s to 2 s'")
+    if words[-1] in ("inf", "infinity"):
+        raise ValueSyntaxError(f"range {raw!r}: write an open-ended range as a bound, e.g. '>= 1'")
+    raise ValueSyntaxError(f"range {raw!r}: give a unit on both ends ('500 ms to 2 s') or once after both "
+                           "numbers ('1 to 3 kW')")
 
 
 def _range_with_units(text: str) -> tuple[Value, str] | None:
@@ -142,7 +157,8 @@ def _range_with_units(text: str) -> tuple[Value, str] | None:
     (lv, lu), (hv, hu) = low, high
     parse_unit(lu)
     parse_unit(hu)
-    check_dimension(lu, hu, f"the low end of {text.strip()!r}")
+    if not same_dimension(lu, hu):
+        raise ValueSyntaxError(f"range {raw!r}: its two ends must be in units of one kind, not {lu!r} and {hu!r}")
     lo = lv.point * si_factor(lu) / si_factor(hu)
     if lo > hv.point:
         raise ValueSyntaxError(f"range {raw!r} has its low end above its high end")

@@ -100,27 +100,19 @@ def property_row(f: Fields, origin: str, base: PropertyRow | None = None) -> Pro
 
 
 def plausible_bounds(text: str, unit: str, name: str) -> tuple[float | None, float | None]:
-    """``1 GFLOP/s to 100 PFLOP/s``, ``1% to 100%``, ``1 to 3``, ``>= 1``: SI bounds (None where open)."""
-    ends = [part.strip() for part in re.split(r"\s+to\s+", text.strip())]
-    if len(ends) == 2 and all(units.split_quantity_unit(e) for e in ends):
-        pairs = [units.parse_quantity(e) for e in ends]
-        if any(v.kind != "exact" for v, _ in pairs):
-            raise KBError(f"plausible {text!r}: write two numbers with units, e.g. '1 W to 5 kW'")
-        shared = pairs[1][1] or unit  # "1 to 3 kW": the high end's unit serves both
-        bounds = []
-        for value, given in pairs:
-            given = given or shared
-            units.check_dimension(given, unit, f"the plausible range of {name}")
-            bounds.append(value.point * units.si_factor(given))
-        if bounds[0] > bounds[1]:
-            raise KBError(f"plausible {text!r} has its low end above its high end")
-        return bounds[0], bounds[1]
+    """``1 GFLOP/s to 100 PFLOP/s``, ``1% to 100%``, ``1 to 3``, ``>= 1``: SI bounds (None where open).
+
+    The range grammar is the one values and ``--set`` use (a unit on both ends, or once after both numbers);
+    a number without a unit is in the property's unit."""
     value, given = units.parse_quantity(text)
     given = given or unit
     units.check_dimension(given, unit, f"the plausible range of {name}")
+    factor = units.si_factor(given)
+    if value.kind == "range":
+        assert value.low is not None and value.high is not None
+        return value.low * factor, value.high * factor
     if value.kind not in ("at_least", "at_most"):
         raise KBError(f"plausible {text!r} must be a range ('1 W to 5 kW', '1% to 100%') or a bound ('>= 1')")
-    factor = units.si_factor(given)
     return (None if value.low is None else value.low * factor), (None if value.high is None else value.high * factor)
 
 
@@ -178,6 +170,15 @@ def sync_properties(store: Store, root: Path) -> None:
         for p in props.values():
             if p["name"] not in declared_in_facts:  # a fact file's re-declaration is the last layer; it stays
                 store.upsert_property(conn, p)
+        # A property the schema files no longer declare leaves the vocabulary: ``kb add`` refuses it again, and
+        # ``kb check`` names the stored claims that still use it (their row stays, marked, for the foreign key).
+        for (name,) in conn.exec_driver_sql("SELECT name FROM property WHERE origin != 'facts'").fetchall():
+            if name not in props:
+                used = conn.exec_driver_sql("SELECT 1 FROM fact WHERE property = ? LIMIT 1", (name,)).first()
+                if used:
+                    conn.exec_driver_sql("UPDATE property SET origin = 'undeclared' WHERE name = ?", (name,))
+                else:
+                    conn.exec_driver_sql("DELETE FROM property WHERE name = ?", (name,))
         conn.exec_driver_sql(
             "INSERT INTO _kb_meta (key, value) VALUES ('properties_sha256', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

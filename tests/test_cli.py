@@ -426,6 +426,9 @@ def test_check_reports_a_property_removed_from_the_vocabulary(kb, root, tmp_path
     result = kb("check")
     assert result.exit_code == 1, result.output
     assert "h100-sxm.memory" in result.stdout
+    refused = kb("add", "fact", "b200", "memory", "192", "GB", "--source", "news-item")
+    assert "unknown property 'memory'" in assert_clean_error(refused)  # gone from the vocabulary, for add too
+    assert "memory" not in kb("properties").stdout.split()
 
 
 def test_check_reports_a_bad_fact_file(kb, root):

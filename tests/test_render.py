@@ -301,3 +301,23 @@ def test_stale_lists_a_render_that_no_longer_renders(own: Project, tmp_path: Pat
     assert code == 1
     assert "goodyear-phoenix-cluster: no longer renders: template goodyear-phoenix-cluster, line" in stdout
     assert "2 active claims of openai-goodyear.gpu_count match source: phoenix-150k-comment" in stdout
+
+
+@pytest.mark.parametrize("call, message", [
+    ('q("gradient_bandwidth", "b200-500k-nvl72", digits=1000)', "digits=1000 must be a whole number of significant figures, 1 to 17"),
+    ('fact(None)', "fact(): ref must be text, not None"),
+    ('fact(5)', "fact(): ref must be text, not 5"),
+    ('cite(5)', "cite(): source must be text, not 5"),
+    ('q("gradient_bandwidth", "b200-500k-nvl72", unit=5)', "q(): unit must be text, not 5"),
+    ('derivation("abc")', "derivation() takes a q(), fact() or given() result, not 'abc'"),
+    ('conflicts(["h100-sxm.tdp"])', "conflicts(): ref must be text"),
+    ('q("gradient_bandwidth", "b200-500k-nvl72", claims={"h100-sxm.tdp": "llama-3-paper"})',
+     "pins h100-sxm.tdp, which query gradient_bandwidth in scenario b200-500k-nvl72 does not use"),
+])
+def test_a_helper_called_wrongly_says_what_is_wrong(own: Project, tmp_path: Path, call: str, message: str) -> None:
+    bad = tmp_path / "wrong.md.j2"
+    bad.write_text(f"# Title\n\n{{{{ {call} }}}}\n")
+    code, out, err = invoke(own, "render", str(bad))
+    assert code == 1 and out == "", (code, out, err)
+    assert message in err and "line 3" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err and "Error: " in err

@@ -160,7 +160,7 @@ def test_a_range_with_units_of_one_dimension_in_other_prefixes(tmp_path: Path) -
 def test_a_range_with_two_dimensions_is_refused(ex: KB) -> None:
     result = ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--set", "tokens=1 s to 2 token")
     assert result.exit_code == 2
-    assert "the low end of '1 s to 2 token'" in result.output and "Traceback" not in result.output
+    assert "range '1 s to 2 token': its two ends must be in units of one kind, not 's' and 'token'" in result.output and "Traceback" not in result.output
 
 
 def test_set_outside_the_plausible_range_warns(ex: KB) -> None:
@@ -227,3 +227,70 @@ def test_check_holds_stored_claims_to_the_current_vocabulary(ex: KB) -> None:
     assert result.output.count("[implausible]") == 2  # 54.2% and 46.2%; 30.2% is inside 1% to 40%
     assert "[implausible] 54.2 % is outside the plausible range of utilization (1% to 40%)" in result.output
     assert "[bad-scope] scope 'rack' is not one of power's scopes: chip" in result.output
+
+
+def test_a_fact_file_narrowing_a_plausible_range_warns_about_stored_claims(ex: KB) -> None:
+    """The re-declaration loads (it is the project's to make), but the claims it now excludes are named."""
+    first = ex("add", "fact", "mi300x", "tdp", "750", "W", "--source", "rocm-mi300-microarchitecture")
+    assert first.exit_code == 0, first.output
+    (ex.root / "facts" / "narrow.yaml").write_text(
+        "properties:\n  - name: tdp\n    plausible: 1 W to 500 W\n")
+    result = ex("load")
+    assert result.exit_code == 0, result.output
+    assert "facts/narrow.yaml:2: the plausible range '1 W to 500 W' of tdp excludes" in result.stderr
+    assert "(mi300x: 750 W)" in result.stderr and "`kb check` lists them" in result.stderr
+    assert "[implausible]" in ex("check").stdout
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1 % to 2", "write '%' on the high end or on both ends of a range"),
+    ("500 ms to 2", "give a unit on both ends ('500 ms to 2 s') or once after both numbers"),
+    ("1 s to", "range '1 s to' has no high end"),
+    ("0 to inf", "write an open-ended range as a bound"),
+])
+def test_plausible_ranges_and_set_read_one_grammar(ex: KB, text: str, message: str) -> None:
+    """A plausible range is read as --set reads a range: refused alike, with a message about the range."""
+    _append(ex.root / "schema" / "properties.yaml", f"  - name: widget_rate\n    unit: '%'\n    description: A rate.\n"
+                                                    f"    plausible: '{text}'\n")
+    declared = ex("properties")
+    assert declared.exit_code == 1 and message in declared.output, declared.output
+    assert "Traceback" not in declared.output
+    given = ex("query", "replay_time", "-s", "deepseek-v3-on-tpu-v5p", "--set", f"tokens={text}")
+    assert given.exit_code == 2 and message in given.output, given.output
+
+
+def test_a_plausible_range_with_a_unit_once_reads_both_ends_in_it(ex: KB) -> None:
+    _append(ex.root / "schema" / "properties.yaml", "  - name: widget_power\n    unit: W\n    description: Power.\n"
+                                                    "    plausible: 1 to 3 kW\n")
+    props = _props(ex)
+    assert props["widget_power"]["plausible"] == "1 to 3 kW"
+    refused = ex("add", "fact", "mi300x", "widget_power", "500", "W", "--source", "rocm-mi300-microarchitecture")
+    assert refused.exit_code == 1 and "outside its plausible range (1 to 3 kW)" in refused.output, refused.output
+
+
+@pytest.mark.parametrize("conditions", ["at 8192 GPUs\nand more", "x" * 301])
+def test_a_qualifier_is_one_short_line(ex: KB, conditions: str) -> None:
+    result = ex("add", "fact", "mi300x", "tdp", "750", "W", "--source", "rocm-mi300-microarchitecture",
+                "--conditions", conditions)
+    assert result.exit_code == 1 and "conditions must be one line of at most 300 characters" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_value_given_as_a_list_says_so(ex: KB) -> None:
+    (ex.root / "facts" / "zz.yaml").write_text(
+        "facts:\n  - entity: mi300x\n    property: tdp\n    value: [1]\n    unit: W\n"
+        "    source: rocm-mi300-microarchitecture\n")
+    result = ex("load")
+    assert result.exit_code == 1
+    assert "facts/zz.yaml:4: 'value' must be one number or text such as '24 to 27', not a list" in result.output
+
+
+def test_an_entity_id_may_not_read_as_a_reference(ex: KB) -> None:
+    result = ex("add", "entity", "gpt-4.parameters", "--kind", "model")
+    assert result.exit_code == 1, result.output
+    assert "entity id 'gpt-4.parameters' ends in the property name 'parameters'" in result.output
+
+
+def test_an_empty_fact_id_is_refused(ex: KB) -> None:
+    result = ex("uses", "")
+    assert result.exit_code == 1 and "give a fact id (or its first characters)" in result.output, result.output

@@ -86,11 +86,19 @@ def environment(project: Project, ctx: RenderContext, search: list[Path]) -> Any
     return env
 
 
+def _texts(call: str, required: dict[str, Any], **optional: Any) -> None:
+    """A helper's text arguments are text (the optional ones may be None): anything else is the template's mistake."""
+    for name, value in (required | {k: v for k, v in optional.items() if v is not None}).items():
+        if not isinstance(value, str):
+            raise KBError(f"{call}: {name} must be text, not {value!r}")
+
+
 def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
     from .. import claims as claims_mod
 
     def q(query: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
           digits: int = 2, claims: dict[str, Any] | None = None, point: bool = False) -> Number:
+        _texts("q()", {"query": query}, scenario=scenario, unit=unit, style=style)
         r = ctx.evaluate(query, scenario, claims)
         return Number(ctx, r, "query", query, unit, style, digits, claims, point)
 
@@ -98,6 +106,7 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
              digits: int = 3, point: bool = False, combine: str | None = None, **pins: str) -> Number:
         """The claim ``ref`` means (best by the policy, or pinned: source=, locator=, scope=, ...), or several
         combined (combine="median"), read as a scenario's fact binding reads it."""
+        _texts("fact()", {"ref": ref}, source=source, unit=unit, style=style, combine=combine)
         pinned = {k: str(v) for k, v in ({"source": source} | pins).items() if v is not None}
         r = ctx.evaluator.read_fact(ref, pinned, combine)
         return Number(ctx, r, "fact", ref, unit, style, digits, point=point)
@@ -106,6 +115,7 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
               digits: int | None = None, point: bool = False) -> Number:
         """A scenario's binding of one input (an assumption, fact or query), with its footnote.
         Digits default as for what it binds: 2 for a query's result, 3 for a fact or assumption."""
+        _texts("given()", {"name": name}, scenario=scenario, unit=unit, style=style)
         sc = scenario or ctx.scenario
         if not sc:
             raise KBError(f"given({name!r}) names no scenario and no default scenario was given (-s)")
@@ -116,13 +126,17 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
         return Number(ctx, r, "input", f"{sc}.{name}", unit, style, 3 if digits is None else digits, point=point)
 
     def cite(source: str, locator: str | None = None) -> str:
+        _texts("cite()", {"source": source}, locator=locator)
         ctx.notes.check_source(source)
         return ctx.page.token(Printed("", "cite", cite=(source, locator, None)))
 
     def derivation(number: Number, repeat: bool = False) -> str:
+        if not isinstance(number, Number):
+            raise KBError(f"derivation() takes a q(), fact() or given() result, not {number!r}")
         return derivation_markdown(ctx, number.result, repeat=repeat)
 
     def conflicts(ref: str) -> Claims:
+        _texts("conflicts()", {"ref": ref})
         r = project.store.resolve_ref(ref)
         active = [c for c in project.store.claims(r.entity, r.prop) if claims_mod.is_active(c)]
         if not active:

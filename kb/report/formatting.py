@@ -41,8 +41,8 @@ def check_style(style: str, unit: str, digits: Any) -> None:
     """A style that cannot print this unit is the template's mistake: say so rather than print nonsense."""
     if style not in STYLES:
         raise KBError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
-    if not isinstance(digits, int) or isinstance(digits, bool) or digits < 1:
-        raise KBError(f"digits={digits!r} must be a whole number of significant figures, 1 or more")
+    if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 17:
+        raise KBError(f"digits={digits!r} must be a whole number of significant figures, 1 to 17")
     dim = units.dimension(unit)
     shown = unit or "a plain count"
     if style == "money" and "[currency]" not in dim:

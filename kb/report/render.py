@@ -57,7 +57,13 @@ class RenderContext:
             wanted = {"source": pin} if isinstance(pin, str) else {str(k): str(v) for k, v in pin.items()}
             resolved = self.project.store.resolve_ref(str(ref))
             pins[str(resolved)] = self.project.store.select(resolved, wanted)[0]["id"]
-        return self.project.evaluator(pins=pins).evaluate(query, name)
+        result = self.project.evaluator(pins=pins).evaluate(query, name)
+        used = {c["id"] for r in result.walk() if isinstance(r.node, Leaf) for c in r.node.claims}
+        unused = [ref for ref, fact_id in pins.items() if fact_id not in used]
+        if unused:  # a pin that changes nothing is a mistake, as in a scenario
+            raise KBError(f"q({query!r}, claims=...) pins {unused[0]}, which query {query} in scenario {name} "
+                          "does not use; drop the pin or bind it in the scenario")
+        return result
 
     # ---- resolution: tokens -> text with marks, in text order
     def resolve(self, text: str) -> str:

@@ -247,11 +247,13 @@ def policy_key(fact: Mapping[str, Any]) -> tuple[Any, ...]:
         0 if as_of else 1,
         _Desc(as_of),
         _Desc(fact["recorded_at"]),
+        METHODS.index(fact["method"]) if fact.get("method") in METHODS else len(METHODS),
         fact["id"],
     )
 
 
-POLICY_STEPS = ("rank preferred", "higher confidence", "dated", "more recent as-of", "recorded later", "smaller id")
+POLICY_STEPS = ("rank preferred", "higher confidence", "dated", "more recent as-of", "recorded later",
+                "reported before calculated before estimated", "smaller id")
 
 
 def why_better(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:

@@ -70,7 +70,8 @@ def audit_group() -> None:
 
 @audit_group.command("epoch")
 @click.option("--factor", type=FACTOR, default=1.5, show_default=True,
-              help="List rows whose figures disagree by more than this factor.")
+              help="List rows whose figures disagree by more than this factor (power rows: beyond 1%; "
+                   "implied MFU: outside 5% to 100%).")
 @click.option("--check", "checks", multiple=True,
               type=click.Choice(["6ND", "implied-mfu", "mfu-compute", "h100-equivalents", "power", "name"]),
               help="Only these checks (repeat); default all.")
@@ -94,10 +95,11 @@ def audit_epoch(project: Project, factor: float, checks: tuple[str, ...], limit:
     if not checked:
         from .errors import KBError
 
-        if result.checked:
-            raise KBError(f"no row has the inputs of {', '.join(checks)}; import the file it needs "
-                          "(power and h100-equivalents: gpu_clusters.csv with ml_hardware.csv)")
-        raise KBError("no Epoch AI claims to audit; run `kb import epoch FILE...` first")
+        if not result.claims:
+            raise KBError("no Epoch AI claims to audit; run `kb import epoch FILE...` first")
+        raise KBError(f"no row has the inputs of {', '.join(checks) if checks else 'any check'}; import the files "
+                      "they need (the model checks: notable_ai_models.csv with ml_hardware.csv; power and "
+                      "h100-equivalents: gpu_clusters.csv with ml_hardware.csv)")
     if as_json:
         emit_json({"factor": factor, "checked": checked, "notes": result.notes, "findings": [
             {"check": f.check, "entity": f.entity, "name": f.name, "dataset_value": f.dataset_value,
@@ -106,9 +108,7 @@ def audit_epoch(project: Project, factor: float, checks: tuple[str, ...], limit:
         return
     for check, n in checked.items():
         rows = [f for f in findings if f.check == check]
-        limit_of = result.thresholds[check]
-        within = f"{(limit_of - 1) * 100:.0f}%" if check == "power" else f"{limit_of:g}x"
-        click.echo(f"{check}: {n} rows checked, {len(rows)} disagree by more than {within}")
+        click.echo(f"{check}: {n} rows checked, {len(rows)} {result.criteria[check]}")
         for f in rows[:limit]:
             unit = f" {f.unit}" if f.unit else ""
             click.echo(f"  {f.factor:.3g}x  {f.name}: dataset {sig(f.dataset_value, 4)}{unit}, recomputed "

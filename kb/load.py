@@ -402,6 +402,35 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
     return report
 
 
+def _since_read(conn: Any, pending: _Pending) -> None:
+    """Drop pending rows another command recorded meanwhile; refuse a correction of a claim corrected meanwhile."""
+    keys = {"source": "id", "entity": "id", "entity_alias": "alias", "fact": "id", "event": "id"}
+    for table, key in keys.items():
+        rows = pending.new[table]
+        if not rows:
+            continue
+        present = set()
+        for i in range(0, len(rows), 500):
+            chunk = [r[key] for r in rows[i:i + 500]]
+            marks = ", ".join("?" * len(chunk))
+            present |= {r[0] for r in conn.exec_driver_sql(f"SELECT {key} FROM {table} WHERE {key} IN ({marks})",
+                                                            tuple(chunk))}
+        if present and table == "fact" and pending.strict:
+            raise ConflictError(f"this claim is already recorded as fact {sorted(present)[0]}")
+        if present:
+            pending.new[table] = [r for r in rows if r[key] not in present]
+            if table == "fact":
+                pending.unchanged += len(present)
+    targets = [f["supersedes"] for f in pending.new["fact"] if f.get("supersedes")]
+    for i in range(0, len(targets), 500):
+        chunk = targets[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        taken = conn.exec_driver_sql(f"SELECT supersedes, id FROM fact WHERE supersedes IN ({marks})", tuple(chunk)).first()
+        if taken:
+            raise ConflictError(f"fact {taken[0]} was corrected by {taken[1]} while this command ran (another "
+                                "command); run it again to see the claims as they are now")
+
+
 def _newly_implausible(store: Store, pending: _Pending) -> list[str]:
     """For each re-declared plausible range, the active stored claims it now excludes (``kb check`` lists them)."""
     from .claims import is_active, outside_plausible
@@ -428,8 +457,16 @@ def _corrects_unseen(item: Any, pending: _Pending, waiting: list[tuple[Any, str]
 
 
 def _write(store: Store, pending: _Pending) -> None:
+    if not any(pending.new.values()):
+        return  # nothing new: the database is not touched
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")  # DDL first:
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # it would end the transaction this pragma is for
+        # Take the write lock first, so what another command recorded since this one read the database is
+        # seen now: rows it already added are skipped, and a correction it already made is refused
+        conn.exec_driver_sql("INSERT INTO _kb_meta (key, value) VALUES ('last_write', ?) ON CONFLICT(key) "
+                             "DO UPDATE SET value = excluded.value", (pending.stamp,))
+        _since_read(conn, pending)
         for p in pending.new["property"]:  # new, or a fact file's re-declaration of a schema file's property
             store.upsert_property(conn, p)
         for table in ("source", "entity", "entity_alias", "fact", "event"):

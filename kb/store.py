@@ -97,16 +97,20 @@ class Store:
         rows = self.sql("SELECT * FROM entity WHERE id = ?", (entity_id.strip().lower(),))
         if rows:
             return cast(EntityRow, rows[0])
-        everything = self.entities()
-        aliased = [e for e in everything.values()
+        # the entity's own aliases (the SQL narrows by lower(), Python decides by casefold), then names
+        # recorded after the entity (an imported dataset's name for it): SQL, not a scan of every entity
+        near = self.sql("SELECT DISTINCT e.* FROM entity e, json_each(e.aliases) a WHERE lower(a.value) = lower(?)",
+                        (entity_id.strip(),))
+        aliased = [cast(EntityRow, e) for e in near
                    if wanted in {a.casefold() for a in json.loads(e["aliases"] or "[]")}]
-        if not aliased:  # names recorded after the entity (an imported dataset's name for it)
-            extra = self.sql("SELECT entity FROM entity_alias WHERE alias = ?", (wanted,))
-            aliased = [everything[r["entity"]] for r in extra if r["entity"] in everything]
+        if not aliased:
+            aliased = [cast(EntityRow, e) for e in self.sql(
+                "SELECT e.* FROM entity e JOIN entity_alias a ON a.entity = e.id WHERE a.alias = ?", (wanted,))]
         if len(aliased) == 1:
             return aliased[0]
         if len(aliased) > 1:
             raise KBError(f"{entity_id!r} names several entities ({', '.join(e['id'] for e in aliased)}); use an id")
+        everything = self.entities()
         names = list(everything) + [a for e in everything.values() for a in json.loads(e["aliases"] or "[]")]
         raise NotFoundError("entity", entity_id, names, hint="see `kb facts` or `kb sql \"SELECT id, aliases FROM entity\"`")
 

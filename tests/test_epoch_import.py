@@ -58,7 +58,7 @@ def test_the_three_files_are_recognised_by_their_header(imported: Path) -> None:
     assert [(f["dataset"], f["rows"], f["snapshot"]) for f in report["files"]] == [
         ("hardware", 169, "2025-11"), ("clusters", 786, "2025-11"), ("models", 942, "2025-11")]
     assert report["added"]["facts"] == 0  # a second import adds nothing
-    assert report["unchanged"] == sum(f["claims"] for f in report["files"]) + 3  # the claims and the 3 sources
+    assert report["unchanged"] == sum(f["claims"] for f in report["files"])  # claims only (not sources)
 
 
 def test_h100_from_the_hardware_file(imported: Path) -> None:
@@ -119,7 +119,8 @@ def _modified(tmp_path: Path, name: str, changes: dict[str, str]) -> Path:
 
 def test_a_later_snapshot_supersedes_exactly_the_changed_cells(db: Path, tmp_path: Path) -> None:
     changed = _modified(tmp_path, "xAI Colossus Memphis Phase 1",
-                        {"Reported Power Capacity (MW)": "155.0", "Total number of AI chips": "110000.0"})
+                        {"Reported Power Capacity (MW)": "155.0", "Total number of AI chips": "110000.0",
+                         "Chip quantity (primary)": "110000.0"})
     report = ok_json(db, "import", "epoch", str(changed), "--snapshot", "2026-01")
     assert report["revised"] == 2 and report["added"]["facts"] == 2 and report["added"]["sources"] == 1
     (chips,) = [f for f in claims(db, "xai-colossus-memphis-phase-1", "gpu_count") if not f["superseded_by"]]
@@ -205,14 +206,17 @@ def test_audit_recomputes_the_datasets_arithmetic(imported: Path) -> None:
     assert 100000 * 700 * 1.82 * 1.12 == pytest.approx(142.688e6)
     assert ("power", "openai-goodyear") not in by and ("power", "xai-colossus-memphis-phase-1") not in by
     assert any(n.startswith("power: PUE 1.12 for 2024") for n in result["notes"])
-    # Rainier's 400K Trn2 on the dense BF16 basis (667 against 989.4 TFLOP/s) are twice the dataset's
-    # figure, which puts the H100 at its INT8 peak (1979 TOP/s): 400000 x 667 / 1979 = 134,816
-    rainier = by[("h100-equivalents", "aws-new-carlisle")]
-    assert rainier["dataset_value"] == pytest.approx(400000 * 667 / 1979, rel=1e-4)
-    assert rainier["recomputed"] == pytest.approx(400000 * 667 / 989.4, rel=1e-6)
-    assert rainier["factor"] == pytest.approx(1979 / 989.4, rel=1e-4)
-    glove = next(f for f in result["findings"] if f["check"] == "name" and f["name"] == "GloVe (32B)")
-    assert glove["detail"] == "the name says 32B" and glove["factor"] > 100
+    # the dataset's H100-equivalents basis: a chip's 8-bit figure, else its 16-bit one, over the H100's 1979 TOPS;
+    # Rainier's 400K Trn2 (no 8-bit figure) at 667 TFLOP/s: 400000 x 667 / 1979 = 134,816, as the dataset gives
+    assert ("h100-equivalents", "aws-new-carlisle") not in by
+    assert result["checked"]["h100-equivalents"] > 370 and len([f for f in result["findings"]
+                                                                 if f["check"] == "h100-equivalents"]) <= 5
+    # a mixed cluster counts each chip type: Jean Zay Phase 4's 1456 H100 x 700 W + 416 A100 x 400 W, x 1.82 x 1.12
+    assert (1456 * 700 + 416 * 400) * 1.82 * 1.12 == pytest.approx(2.4167e6, rel=1e-4)
+    assert not [f for f in result["findings"] if f["check"] == "power"]  # every row within 1%
+    # sizes that count data (GloVe's tokens, "1B words") are not parameter counts; "20b" is 20e9, not 20e6
+    named = {f["name"] for f in result["findings"] if f["check"] == "name"}
+    assert not named & {"GloVe (32B)", "GloVe (6B)", "RNN for 1B words", "gpt-oss-20b"}
     assert all(f["factor"] is None or f["factor"] > 1.01 for f in result["findings"])
     assert [f["factor"] for f in result["findings"]] == sorted((f["factor"] for f in result["findings"]), reverse=True)
 
@@ -237,9 +241,13 @@ def test_the_audit_writeup_renders_with_every_footnote(imported: Path) -> None:
     marks = set(re.findall(r"\[\^(\d+)\](?!:)", text))
     notes = set(re.findall(r"^\[\^(\d+)\]:", text, flags=re.M))
     assert marks and marks == notes  # every mark has its note, and every note is used
-    assert "| `power` | calculated power against chips x TDP x the server overhead x the year's PUE | 397 |" in text
-    assert "a server overhead of 1.82 x the year's PUE" in text and "within 1%:" in text
-    assert "Project Rainier's\n400K[^" in text and "on dense BF16 (2x)" in text
-    rainier_note = next(line for line in text.splitlines() if line.startswith("[^3]:"))
+    assert "| `power` | calculated power against chips x TDP (each chip type) x the server overhead x the year's " \
+           "PUE | 393 | 0 | differ by more than 1% |" in text
+    assert "a server overhead of\n1.82 x the year's PUE" in text and "rows within 1%; the rest:" in text
+    assert "Project Rainier's 400K[^" in text and "H100-equivalents, and the dataset gives 134.8K[^" in text
+    assert re.search(r"\| 422\[\^\d+\] \|", text)  # a recomputed figure has its note too
+    assert re.search(r"^\[\^\d+\]: Recomputed by `kb audit epoch`, check `h100-equivalents`", text, flags=re.M)
+    mark = re.search(r"the dataset gives 134.8K\[\^(\d+)\]", text).group(1)  # type: ignore[union-attr]
+    rainier_note = next(line for line in text.splitlines() if line.startswith(f"[^{mark}]:"))
     assert 'gpu_clusters.csv, row "Project Rainier", column "H100 equivalents"' in rainier_note
     assert "Citing <https://" in rainier_note

@@ -19,7 +19,8 @@ SHIPPED = ["distributed-training-bandwidth", "goodyear-phoenix-cluster", "anthro
            "frontier-training-cost", "diloco-bandwidth", "brain-parameters", "epoch-audit"]
 # Names that contain digits and may appear in a template's literal text.
 ALLOWED = ["Llama 3 405B", "Llama 3", "Llama-3-405B", "H100", "B200", "GB200", "NVL72", "Trainium 2", "Trainium2", "Trn2", "BF16", "FP32", "INT8",
-           "Claude 3.5 Sonnet", "Claude 3.5 Opus", "Sonnet 3.5", "Opus 3.5", "GPT-4", "INTELLECT-1"]
+           "Claude 3.5 Sonnet", "Claude 3.5 Opus", "Sonnet 3.5", "Opus 3.5", "GPT-4", "INTELLECT-1",
+           "GB300s", "GB300", "8-bit", "16-bit", "GloVe's 6B and 32B", "Stargate UAE\nPhase 1's"]
 
 
 @pytest.fixture(scope="module")

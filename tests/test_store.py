@@ -162,7 +162,7 @@ def test_record_rank_refusals(store):
         store.record_rank(fid, "normal", "no change")
     with pytest.raises(NotFoundError):
         store.record_rank("ffffffffffff", "deprecated", "no such fact")
-    with pytest.raises(KBError, match="ambiguous"):
+    with pytest.raises(KBError, match="give a fact id"):
         store.record_rank("", "deprecated", "every id starts with the empty string")
     assert store.sql("SELECT count(*) AS n FROM event")[0]["n"] == 0
 

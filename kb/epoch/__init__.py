@@ -34,6 +34,7 @@ KNOWN_SNAPSHOTS = {
     "f21737d09217c087416112c28013738838ab1ea76991497afc5923f043f2a5bf": "2025-11",
 }
 LICENCE = "CC BY 4.0"
+MAX_CELL = 1_000_000  # characters in one cell (the largest real cell is a few thousand)
 
 
 @dataclass
@@ -61,7 +62,8 @@ class ImportReport:
     skipped: list[Skipped] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=dict)
     revised: int = 0
-    unchanged: int = 0
+    unchanged: int = 0  # cells already recorded with this value
+    older: int = 0  # cells of an older snapshot than the one recorded (not imported)
 
 
 def source_id(dataset: Dataset, snapshot: str) -> str:
@@ -90,18 +92,37 @@ def read_file(path: Path, snapshot: str | None) -> tuple[Dataset, str, list[dict
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise FileFormatError("not UTF-8 text; expected one of Epoch AI's CSV downloads", where=label) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = list(reader.fieldnames or [])
-    dataset = recognise(header)
-    if dataset is None:
-        raise FileFormatError("not one of Epoch AI's datasets (no header of ml_hardware.csv, gpu_clusters.csv "
-                              "or notable_ai_models.csv)", where=label)
-    return dataset, _snapshot(data, snapshot, label), [dict(r) for r in reader]
+    csv.field_size_limit(MAX_CELL)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # an unterminated quote is an error
+    try:
+        header = next(reader, [])
+        matches = recognise(header)
+        if not matches:
+            raise FileFormatError("not one of Epoch AI's datasets (no header of ml_hardware.csv, gpu_clusters.csv "
+                                  "or notable_ai_models.csv)", where=label)
+        if len(matches) > 1:
+            raise FileFormatError(f"the header has the columns of {' and '.join(d.file for d in matches)}; "
+                                  "give one dataset per file", where=label)
+        dataset = matches[0]
+        twice = sorted({h for h in header if h and header.count(h) > 1})
+        if twice:
+            raise FileFormatError(f"column {twice[0]!r} appears twice in the header", where=label)
+        rows = [dict(zip(header, r)) for r in reader if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise FileFormatError(f"not valid CSV at line {reader.line_num}: {exc}", where=label) from None
+    return dataset, _snapshot(data, snapshot, label), rows
 
 
 def _note(*parts: str | None) -> str | None:
     kept = [p for p in parts if p]
     return "\n\n".join(kept) or None
+
+
+def _conditions(col: Column, row: Mapping[str, str]) -> str | None:
+    if callable(col.conditions):
+        return col.conditions(row)
+    named = " ".join((row.get(col.conditions) or "").split()) if col.conditions else ""
+    return f"of {named}" if named else None
 
 
 class _Builder:
@@ -136,16 +157,18 @@ class _Builder:
             "id": src, "title": f"{dataset.title} ({snapshot} snapshot, {LICENCE})", "publisher": "Epoch AI",
             "url": dataset.url, "published": snapshot, "kind": "dataset"}
         fr = FileReport(str(path), dataset.key, snapshot, rows=len(rows))
-        seen: set[str] = set()
-        for number, row in enumerate(rows, start=2):  # line 1 is the header
+        seen: dict[str, int] = {}
+        for number, row in enumerate(rows, start=1):
             name = cells.clean_name(row.get(dataset.name) or "")
             if not name:
-                self.report.skipped.append(Skipped(str(path), f"(line {number})", dataset.name, "",
+                self.report.skipped.append(Skipped(str(path), f"(row {number})", dataset.name, "",
                                                    "a row without a name"))
                 continue
-            if name.casefold() in seen:  # two rows of one name are two things: keep them apart
-                name = f"{name} (line {number})"
-            seen.add(name.casefold())
+            # Two rows of one name are two things: the second is "NAME (2)", by its order among rows of that
+            # name (not its line, which a row inserted above it would change)
+            seen[name.casefold()] = seen.get(name.casefold(), 0) + 1
+            if seen[name.casefold()] > 1:
+                name = f"{name} ({seen[name.casefold()]})"
             self.row(path, dataset, src, name, row, fr)
         return fr
 
@@ -160,7 +183,12 @@ class _Builder:
         elif not place.new and name.casefold() not in self.placer.names:
             self.aliases[name.casefold()] = {"alias": name, "entity": place.entity, "source": src}
             self.placer.names[name.casefold()] = place.entity
-        as_of = cells.date(row.get(dataset.date))
+        try:
+            as_of = cells.date(row.get(dataset.date))
+        except cells.BadCell as exc:
+            self.report.skipped.append(Skipped(str(path), name, dataset.date, (row.get(dataset.date) or "").strip(),
+                                               f"{exc}; the row's claims have no as-of"))
+            as_of = None
         links = [u for col in dataset.row_links for u in cells.urls(row.get(col))]
         row_note = _note(*(cells.text(row.get(c)) for c in dataset.row_notes))
         confidence = cells.confidence(row.get(dataset.confidence)) if dataset.confidence else "unset"
@@ -204,12 +232,14 @@ class _Builder:
             "source": src, "locator": locator, "quote": quote, "as_of": as_of, "method": method,
             "confidence": confidence, "note": note, "status": status, "configuration": place.configuration,
             "dollar_year": col.dollar_year, "method_detail": detail,
-            "conditions": f"of {' '.join(row[col.conditions].split())}" if col.conditions and
-            (row.get(col.conditions) or "").strip() else None,
+            "conditions": _conditions(col, row), "scope": col.scope,
             "cites": [*links, *[u for c in col.cites for u in cells.urls(row.get(c))]] or None,
         }
         spec = {k: v for k, v in spec.items() if v is not None}
         old = self.earlier().get((place.entity, col.prop, locator))
+        if old is not None and old["source"] > src:  # epoch-<dataset>-<snapshot>: a later snapshot's claim
+            self.report.older += 1
+            return None  # an older snapshot does not revise a newer one
         if old is not None:
             from ..units import si_factor
 
@@ -255,8 +285,10 @@ def import_files(store: Store, root: Path, paths: list[Path], *, snapshot: str |
         s = report.skipped[0]
         raise KBError(f"{len(report.skipped)} cell(s) cannot be imported (--strict); the first: {s.file}, "
                       f"row {s.row!r}, column {s.column!r}: {s.cell!r} is {s.reason}")
-    loaded = load_specs(store, sources=list(builder.sources.values()), entities=list(builder.entities.values()),
+    cited = {f["source"] for f in builder.facts} | {a["source"] for a in builder.aliases.values()}  # a file with no new claims (a header only) adds no source
+    sources = [src for src in builder.sources.values() if src["id"] in cited]
+    loaded = load_specs(store, sources=sources, entities=list(builder.entities.values()),
                         aliases=list(builder.aliases.values()), facts=builder.facts, dry_run=dry_run)
     report.added = loaded.added
-    report.unchanged += loaded.unchanged
+    report.unchanged += len(builder.facts) - loaded.added["facts"]  # claims only, not sources or entities
     return report

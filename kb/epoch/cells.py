@@ -10,7 +10,9 @@ CONFIDENCE = {"confident": "confirmed", "confirmed": "confirmed", "likely": "lik
               "speculative": "speculative", "unlikely": "speculative"}  # "Unknown" and empty: unset
 STATUS = {"existing": "operational", "planned": "planned", "decommissioned": "decommissioned",
           "under construction": "under-construction"}
-_URL = re.compile(r"https?://[^\s,;]+")
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+=%]+")  # RFC 3986 characters, less ( ) [ ] , ;
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|-[0-9.eE+-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class BadCell(ValueError):
@@ -20,6 +22,10 @@ class BadCell(ValueError):
 def number(cell: str) -> float:
     """``100000.0``, ``9.894e+19``: a finite, non-negative number, else BadCell."""
     text = cell.strip()
+    if text.casefold().lstrip("+-") in ("inf", "infinity", "nan"):
+        raise BadCell("not a finite number")
+    if not _NUMBER.fullmatch(text):  # float() would take '1_000', '٧٠٠' and '７００'
+        raise BadCell("not a number")
     try:
         x = float(text)
     except ValueError:
@@ -32,8 +38,9 @@ def number(cell: str) -> float:
 
 
 def written(x: float) -> str:
-    """A number as a claim's value text: ``100000``, ``9.894e19``, ``0.4042``."""
-    return f"{x:.15g}".replace("e+", "e")
+    """A number as a claim's value text: ``100000``, ``9.894e19``, ``0.4042``; ten significant figures, so a
+    spreadsheet's float noise (``100000.000001472``) does not become part of the claim."""
+    return f"{x:.10g}".replace("e+", "e")
 
 
 _PREFIXED = {"FLOP/s": "FLOP/s", "OP/s": "OP/s", "byte/s": "B/s", "byte": "B", "bit/s": "bit/s", "W": "W"}
@@ -66,14 +73,29 @@ def status(cell: str | None) -> str | None:
 
 
 def date(cell: str | None) -> str | None:
-    """``2024-10-02``, ``2024-10-02 16:53:19+00:00``, ``2024``: the date part, else None."""
-    m = re.match(r"\s*([0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?)", cell or "")
-    return m.group(1) if m else None
+    """``2024-10-02``, ``2024-10-02 16:53:19+00:00``, ``2024``: the date part; None if empty; BadCell if it
+    is not a real date (``2025-13-45``, ``20245``, ``Q3 2024``)."""
+    import datetime as dt
+
+    raw = (cell or "").strip()
+    if not raw:
+        return None
+    m = re.fullmatch(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?:[ T][0-9:.]+(?:Z|[+-][0-9:]+)?)?", raw)
+    if not m:
+        raise BadCell("not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    year, month, day = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        raise BadCell("not a real date") from None
+    if year < 1900:
+        raise BadCell("not a plausible date")
+    return raw[:10] if m.group(3) else raw[:7] if m.group(2) else raw[:4]
 
 
 def clean_name(cell: str) -> str:
     """A row's name as the dataset means it: without the quotes some names carry, spaces collapsed."""
-    text = " ".join(cell.split())
+    text = " ".join(_CONTROL.sub("", cell).split())  # no NUL, control or invisible direction characters
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1].strip()
     return text
@@ -89,5 +111,5 @@ def slug(name: str) -> str:
 
 def text(cell: str | None, limit: int = 2000) -> str | None:
     """A free-text cell (a quote, a note), whitespace kept readable, None if empty."""
-    t = "\n".join(line.rstrip() for line in (cell or "").strip().splitlines()).strip()
+    t = "\n".join(line.rstrip() for line in _CONTROL.sub("", cell or "").strip().splitlines()).strip()
     return (t[:limit] + "...") if len(t) > limit else (t or None)

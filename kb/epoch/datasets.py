@@ -28,7 +28,9 @@ class Column:
     dollar_year: str | None = None
     only_if: Callable[[Row], bool] | None = None  # e.g. a dataset size counts tokens only for language models
     cites: tuple[str, ...] = ()  # columns whose URLs this column's claims cite, beside the row's links
-    conditions: str | None = None  # a column naming what the figure is of (the chip a count counts)
+    conditions: str | Callable[[Row], str | None] | None = None  # a column naming what the figure is of (the
+    # chip a count counts), or a function of the row giving the phrase
+    scope: str | None = None  # the scope qualifier of every claim (a power figure's: facility)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,28 @@ class Dataset:
 
 def _language(row: Row) -> bool:
     return "language" in (row.get("Domain") or "").casefold()
+
+
+def _chip(row: Row, which: str) -> str:
+    return " ".join((row.get(f"Chip type ({which})") or "").split())
+
+
+def _one_chip_total(row: Row) -> bool:
+    """Whether the row's total number of AI chips are all of its primary chip type."""
+    if _chip(row, "secondary"):
+        return False
+    primary, total = (row.get("Chip quantity (primary)") or "").strip(), (row.get("Total number of AI chips") or "").strip()
+    try:
+        return not primary or float(primary) == float(total)
+    except ValueError:
+        return False
+
+
+def _total_of(row: Row) -> str | None:
+    """A cluster's total chip count is of its primary chip when that is all it has; else of all its chips."""
+    if _one_chip_total(row):
+        return f"of {_chip(row, 'primary')}" if _chip(row, "primary") else None
+    return "of all its AI chips"
 
 
 HARDWARE = Dataset(
@@ -84,10 +108,15 @@ CLUSTERS = Dataset(
     row_links=("Source 1", "Source 2", "Source 3", "Source 4", "Source 5"),
     confidence="Certainty", status="Status", row_notes=("Note", "Certainty Note"), quote="Quote",
     columns=(
-        Column("Total number of AI chips", "gpu_count", "", note="Hardware note", conditions="Chip type (primary)"),
+        Column("Total number of AI chips", "gpu_count", "", note="Hardware note", conditions=_total_of),
+        # per chip type where the total mixes types (or counts chips the dataset does not type)
+        Column("Chip quantity (primary)", "gpu_count", "", conditions="Chip type (primary)",
+               only_if=lambda row: not _one_chip_total(row)),
+        Column("Chip quantity (secondary)", "gpu_count", "", conditions="Chip type (secondary)"),
         Column("H100 equivalents", "h100_equivalents", "", method="calculated"),
-        Column("Reported Power Capacity (MW)", "site_power", "MW"),
-        Column("Calculated Power Capacity (MW)", "site_power", "MW", method="calculated"),
+        # the dataset's power capacities are of the whole facility (the calculated one includes a PUE)
+        Column("Reported Power Capacity (MW)", "site_power", "MW", scope="facility"),
+        Column("Calculated Power Capacity (MW)", "site_power", "MW", method="calculated", scope="facility"),
         Column("Reported Cost", "capex", "USD", quote="Cost Quote"),
         Column("Calculated Cost", "capex", "USD", method="calculated"),
     ),
@@ -121,7 +150,7 @@ METHODS = {"reported": "reported", "operation counting": "calculated", "hardware
            "cost": "estimated", "benchmarks": "estimated", "comparison with other models": "estimated"}
 
 
-def recognise(header: list[str]) -> Dataset | None:
-    """The dataset a file's header belongs to, or None."""
+def recognise(header: list[str]) -> list[Dataset]:
+    """The datasets a file's header belongs to (one, for a real download)."""
     present = set(header)
-    return next((d for d in DATASETS if all(h in present for h in d.signature)), None)
+    return [d for d in DATASETS if all(h in present for h in d.signature)]

@@ -35,8 +35,11 @@ def mapping_files(root: Path) -> list[Path]:
 
 def read_mapping(paths: list[Path]) -> dict[tuple[str, str], dict[str, Any]]:
     """(dataset, name case-folded) -> the entry; a later file's entry replaces an earlier one."""
+    from ..vocabulary import SHIPPED
+
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for path in paths:
+        shipped = path.resolve().parent == SHIPPED.resolve().parent
         data = read_yaml(path)
         if not isinstance(data, dict) or not isinstance(data.get("names"), list):
             raise FileFormatError("expected a top-level 'names:' list", where=str(path))
@@ -51,7 +54,21 @@ def read_mapping(paths: list[Path]) -> dict[tuple[str, str], dict[str, Any]]:
                                       where=f.at())
             out[(dataset, " ".join(name.split()).casefold())] = {
                 "entity": f.opt("entity"), "part_of": f.opt("part_of"), "configuration": f.opt("configuration"),
-                "where": f.at("name")}
+                "where": f.at("name"), "shipped": shipped}
+    return out
+
+
+def data_size_names(paths: list[Path]) -> set[str]:
+    """Model names (case-folded) whose size counts training data, not parameters (``size_is_data:``)."""
+    out: set[str] = set()
+    for path in paths:
+        data = read_yaml(path)
+        items = data.get("size_is_data") if isinstance(data, dict) else None
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise FileFormatError("'size_is_data' must be a list of model names", where=str(path))
+        out |= {" ".join(i.split()).casefold() for i in items}
     return out
 
 
@@ -72,6 +89,8 @@ class Placer:
 
     def place(self, dataset: str, kind: str, name: str) -> Placement:
         entry = self.mapping.get((dataset, name.casefold()))
+        if entry and entry["shipped"] and (entry["entity"] or entry["part_of"]) not in self.entities:
+            entry = None  # the shipped mapping names the shipped entities; a project without them places anew
         if entry and entry["entity"]:
             if entry["entity"] not in self.entities:
                 raise KBError(f"the name mapping places {name!r} on entity {entry['entity']!r}, which is not "

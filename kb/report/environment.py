@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +129,7 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
     def cite(source: str, locator: str | None = None) -> str:
         _texts("cite()", {"source": source}, locator=locator)
         ctx.notes.check_source(source)
-        return ctx.page.token(Printed("", "cite", cite=(source, locator, None)))
+        return ctx.page.token(Printed("", "cite", cite=(source, locator, None, None, [])))
 
     def derivation(number: Number, repeat: bool = False) -> str:
         if not isinstance(number, Number):
@@ -145,7 +146,8 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
         for c in sorted(active, key=claims_mod.policy_key):
             text = claim_value(c) + qualifier_text(c, " ({})")
             token = ctx.page.token(Printed(text, "cite", "claim", ref, None, c["unit"], c["value"], c["low"], c["high"],
-                                           cite=(c["source"], c["locator"], c["quote"]), fact=dict(c)))
+                                           cite=(c["source"], c["locator"], c["quote"], None, json.loads(c.get("cites") or "[]")),
+                                           fact=dict(c)))
             out.append({"text": token, "source": ctx.sources[c["source"]]["title"],
                         "value_text": c["value_text"], "id": c["id"]})
         return out

@@ -7,6 +7,7 @@ markdown renderers (GFM, pandoc) number them, so a footnote never refers to anot
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,16 @@ if TYPE_CHECKING:
 MAX_MARKS_IN_A_ROW = 3  # more marks than this on one value are separated by commas
 
 
+_MARKDOWN = re.compile(r"([\\`\[\]<>])")
+
+
+def inline(text: str, cell: bool = False) -> str:
+    """Text from the data (a quote, a name, a note) as one line of literal markdown: whitespace collapsed, and
+    the characters that would start a footnote, a link or HTML escaped (and ``|`` in a table ``cell``)."""
+    out = _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    return out.replace("|", "\\|") if cell else out
+
+
 @dataclass
 class SourceNote:
     label: int
@@ -33,24 +44,29 @@ class SourceNote:
     def text(self) -> str:
         src = self.source
         authors = ", ".join(json.loads(src.get("authors") or "[]"))
-        parts = [f"*{src['title']}*"]
+        parts = [f"*{inline(src['title'])}*"]
         who = [x for x in (authors, src.get("publisher") if src.get("publisher") != authors else None) if x]
         if who:
-            parts.append(", ".join(who))
+            parts.append(inline(", ".join(who)))
         if src.get("published"):
             parts.append(src["published"])
         line = ". ".join(parts) + "."
         if self.locator:
-            line += f" {self.locator}."
+            line += f" {inline(self.locator)}."
         if self.cites:
-            line += " Citing " + ", ".join(f"<{u}>" for u in self.cites) + "."
+            line += " Citing " + ", ".join(f"<{_url(u)}>" for u in self.cites) + "."
         for q in self.quotes:
-            line += f' "{q}"'
+            line += f' "{inline(q)}"'
         if src.get("url"):
-            line += f" <{src['url']}>"
+            line += f" <{_url(src['url'])}>"
         for note in self.notes:
-            line += f" {note}"
+            line += f" {inline(note)}"
         return line
+
+
+def _url(url: str) -> str:
+    """A URL inside an autolink: nothing that would close it or start markup."""
+    return re.sub(r"[\s<>\\`|\[\]]", lambda m: f"%{ord(m.group(0)):02X}", url)
 
 
 @dataclass

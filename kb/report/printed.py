@@ -16,7 +16,7 @@ TOKEN = re.compile("\x00([0-9]+)\x00")
 @dataclass
 class Printed:
     text: str  # as formatted, without marks
-    marks: str  # none | sources (the facts' own notes) | computed (one note for a derived number) | cite
+    marks: str  # none | sources (the facts' own notes) | computed (one note for a derived number) | cite | note
     kind: str | None = None  # query | fact | input | claim | step: a number the manifest records; None: a bare mark
     ref: str | None = None
     scenario: str | None = None
@@ -26,8 +26,10 @@ class Printed:
     high: float | None = None
     claims: dict[str, Any] | None = None
     result: Result | None = None
-    cite: tuple[str, str | None, str | None] | None = None  # (source, locator, quote) for a bare or claim mark
+    # (source, locator, quote, note, the URLs the claim cites) for a bare or a listed claim's mark
+    cite: tuple[str, str | None, str | None, str | None, list[str]] | None = None
     fact: dict[str, Any] | None = None  # the claim a listed claim (conflicts()) prints
+    note: tuple[Any, str] | None = None  # (key, text) of the one note of a figure computed outside a query
 
 
 class Page:

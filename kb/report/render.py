@@ -88,6 +88,8 @@ class RenderContext:
             marks = self._computed_mark(item)
         elif item.marks == "cite" and item.cite is not None:
             marks = self.notes.cite(*item.cite)
+        elif item.marks == "note" and item.note is not None:
+            marks = self.notes.computed(*item.note)
         return item.text + marks
 
     def _record_input(self, leaf: Leaf) -> None:

@@ -32,26 +32,44 @@ def epoch(project: Project, files: tuple[str, ...], snapshot: str | None, dry_ru
 
     Example: kb import epoch ml_hardware.csv gpu_clusters.csv notable_ai_models.csv --dry-run
     """
+    import tempfile
+
+    from .cli_facts import before_write, report_changes
     from .epoch import import_files
 
-    report = import_files(project.store, project.root, [Path(f) for f in files], snapshot=snapshot,
-                          dry_run=dry_run, strict=strict)
+    paths = [Path(f) for f in files]
+    if dry_run and not project.db_path.exists():  # a dry run creates no database: it works on a scratch one
+        with tempfile.TemporaryDirectory() as scratch:
+            project.db_path = Path(scratch) / "dry-run.sqlite"
+            report = import_files(project.store, project.root, paths, snapshot=snapshot, dry_run=True, strict=strict)
+            project.store.engine.dispose()
+    else:
+        before = None if dry_run or not project.db_path.exists() else before_write(project)
+        report = import_files(project.store, project.root, paths, snapshot=snapshot, dry_run=dry_run, strict=strict)
+        if not as_json:
+            report_changes(project, before, set(report.fact_ids))  # what the new claims changed, on stderr
     if as_json:
         emit_json({
             "dry_run": dry_run,
             "files": [{"file": f.file, "dataset": f.dataset, "snapshot": f.snapshot, "rows": f.rows,
                        "claims": f.claims, "new_entities": f.new_entities} for f in report.files],
             "added": report.added, "revised": report.revised, "unchanged": report.unchanged,
+            "older": report.older, "notes": report.notes,
             "skipped": [{"file": s.file, "row": s.row, "column": s.column, "cell": s.cell, "reason": s.reason}
                         for s in report.skipped],
         })
         return
     for f in report.files:
-        placed = f"{len(f.new_entities)} new entities" + (f" ({_names(f.new_entities)})" if dry_run else "")
+        placed = f"{len(f.new_entities)} new entities" + (f" ({_names(f.new_entities)})"
+                                                          if dry_run and f.new_entities else "")
         click.echo(f"{f.file}: {f.dataset}, {f.snapshot} snapshot: {f.rows} rows, {f.claims} claims; {placed}")
     added = ", ".join(f"{n} {k}" for k, n in report.added.items() if k not in ("properties", "events"))
     verb = "would add" if dry_run else "added"
-    click.echo(f"{verb.capitalize()} {added}; {report.revised} revised cells; {report.unchanged} already recorded.")
+    older = f"; {report.older} cells of an older snapshot than the one recorded (kept)" if report.older else ""
+    click.echo(f"{verb.capitalize()} {added}; {report.revised} revised cells; {report.unchanged} already "
+               f"recorded{older}.")
+    for note in report.notes:
+        click.echo(f"note: {note}")
     if report.skipped:
         click.echo(f"Skipped {len(report.skipped)} cell(s):")
         for s in report.skipped:

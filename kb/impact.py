@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @dataclass
 class Snapshot:
     results: dict[tuple[str, str], str]  # (query, scenario) -> shown value, or "error: ..."
-    best: dict[tuple[str, str], ClaimRow]  # (entity, property) -> best claim
+    best: dict[tuple[str, str, str], ClaimRow]  # (entity, property, kind) -> best claim of that kind
     active: dict[tuple[str, str], set[str]]  # (entity, property) -> ids of its active claims
     skipped: str | None = None  # why results were not compared (the catalog does not read)
 
@@ -42,11 +42,16 @@ def declared_results(project: Project) -> list[tuple[str, str]]:
 
 def snapshot(project: Project) -> Snapshot:
     from .explain import shown
+    from .selection import kind_groups
 
     groups: dict[tuple[str, str], list[ClaimRow]] = {}
     for c in project.store.claims():
         groups.setdefault((c["entity"], c["property"]), []).append(c)
-    bests = {k: b for k, g in groups.items() if (b := best(g)) is not None}
+    bests: dict[tuple[str, str, str], ClaimRow] = {}
+    for (e, p), g in groups.items():  # like with like: the best claim of each kind (scope, status, ...)
+        for label, of_kind in kind_groups([c for c in g if is_active(c)]):
+            if (b := best(of_kind)) is not None:
+                bests[(e, p, label)] = b
     active = {k: {c["id"] for c in g if is_active(c)} for k, g in groups.items()}
     try:
         results = declared_results(project)
@@ -78,16 +83,17 @@ def compare(before: Snapshot, after: Snapshot, written: set[str] | None = None) 
             impact.changed.append(f"{label} (did not resolve) -> {new}")
         else:
             impact.changed.append(f"{label} {old} -> {new}")
-    for key, new_best in after.best.items():
-        old_best = before.best.get(key)
+    for kkey, new_best in after.best.items():
+        old_best = before.best.get(kkey)
         if old_best is None or old_best["id"] == new_best["id"] or (written is not None and new_best["id"] not in written):
             continue
         shown_new = claim_text(new_best)
         shown_old = claim_text(old_best)
-        if old_best["id"] not in after.active.get(key, set()):
+        if old_best["id"] not in after.active.get(kkey[:2], set()):
             continue  # deprecated or superseded on purpose: the results say what that changed
         why = f"by the policy, {why_better(new_best, old_best)}"
-        note = f"{key[0]}.{key[1]}: the best claim is now {new_best['id']} ({shown_new}, {new_best['confidence']}) " \
+        kind = f" ({kkey[2]})" if kkey[2] else ""
+        note = f"{kkey[0]}.{kkey[1]}{kind}: the best claim is now {new_best['id']} ({shown_new}, {new_best['confidence']}) " \
                f"instead of {old_best['id']} ({shown_old}, {old_best['confidence']}): {why}"
         impact.displaced.append(note)
     return impact

@@ -516,7 +516,7 @@ def load_specs(
         pending.fact(ymap(item), "")
     if not dry_run:
         _write(store, pending)
-    report = LoadReport(files=0, unchanged=pending.unchanged)
+    report = LoadReport(files=0, unchanged=pending.unchanged, fact_ids=[f["id"] for f in pending.new["fact"]])
     report.added = {
         "properties": 0, "sources": len(pending.new["source"]), "entities": len(pending.new["entity"]),
         "aliases": len(pending.new["entity_alias"]), "facts": len(pending.new["fact"]), "events": 0,

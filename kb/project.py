@@ -22,8 +22,8 @@ def find_root(given: str | os.PathLike[str] | None = None) -> Path:
     else the checkout this package was installed from (editable install)."""
     if given:
         root = Path(given).expanduser().resolve()
-        if not (root / "schema").is_dir():
-            raise KBError(f"project root {str(root)!r} has no schema/ folder")
+        if not root.is_dir():  # a project is a folder with any of schema/, facts/, queries/, ...
+            raise KBError(f"project root {str(root)!r} is not a folder")
         return root
     cwd = Path.cwd()
     if (cwd / "schema" / "properties.yaml").is_file():  # any folder named schema/ is not enough

@@ -56,8 +56,11 @@ def spread_line(s: Spread | None, unit: str) -> str:
         return "spread: no active claims"
     f = si_factor(unit)
     ratio = "inf" if s.ratio == float("inf") else sig(s.ratio, 3)
-    return (f"spread over {s.n} active claim(s): min {with_unit(sig(s.low / f, 4), unit)}, "
-            f"max {with_unit(sig(s.high / f, 4), unit)}, max/min {ratio}, "
+
+    def end(x: float) -> str:  # a whole count as it is (16384, not 1.638e4); else four figures
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else sig(x, 4)
+    return (f"spread over {s.n} active claim(s): min {with_unit(end(s.low / f), unit)}, "
+            f"max {with_unit(end(s.high / f), unit)}, max/min {ratio}, "
             f"geometric mean {with_unit(sig(s.geomean / f, 4), unit)}")
 
 

@@ -499,7 +499,7 @@ def test_help_version_and_bad_root(kb, tmp_path):
     ok(CliRunner().invoke(cli, ["--version"]), "0.1.0")
     result = CliRunner().invoke(cli, ["--root", str(tmp_path / "nowhere"), "--db", str(tmp_path / "d.sqlite"), "facts"])
     assert_clean_error(result, exit_code=2)
-    assert "has no schema/ folder" in result.stderr
+    assert "is not a folder" in result.stderr
     assert_clean_error(kb("no-such-command"), exit_code=2)
 
 

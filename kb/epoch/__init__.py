@@ -64,6 +64,8 @@ class ImportReport:
     revised: int = 0
     unchanged: int = 0  # cells already recorded with this value
     older: int = 0  # cells of an older snapshot than the one recorded (not imported)
+    fact_ids: list[str] = field(default_factory=list)  # the claims added (or that a dry run would add)
+    notes: list[str] = field(default_factory=list)  # what the files lack that the import would use
 
 
 def source_id(dataset: Dataset, snapshot: str) -> str:
@@ -116,6 +118,12 @@ def read_file(path: Path, snapshot: str | None) -> tuple[Dataset, str, list[dict
 def _note(*parts: str | None) -> str | None:
     kept = [p for p in parts if p]
     return "\n\n".join(kept) or None
+
+
+def _labelled(column: str, row: Mapping[str, str]) -> str | None:
+    """A note cell with the column it comes from (``Certainty Note: Reported to be online by Musk``)."""
+    text = cells.text(row.get(column))
+    return f"{column}: {text}" if text else None
 
 
 def _conditions(col: Column, row: Mapping[str, str]) -> str | None:
@@ -190,7 +198,7 @@ class _Builder:
                                                f"{exc}; the row's claims have no as-of"))
             as_of = None
         links = [u for col in dataset.row_links for u in cells.urls(row.get(col))]
-        row_note = _note(*(cells.text(row.get(c)) for c in dataset.row_notes))
+        row_note = _note(*(_labelled(c, row) for c in dataset.row_notes))
         confidence = cells.confidence(row.get(dataset.confidence)) if dataset.confidence else "unset"
         status = cells.status(row.get(dataset.status)) if dataset.status else None
         for col in dataset.columns:
@@ -224,7 +232,7 @@ class _Builder:
             detail = " ".join(row[dataset.method_column].split())
             first = detail.split(",")[0].strip().casefold()
             method = METHODS.get(first, "estimated")
-        note = _note(cells.text(row.get(col.note)) if col.note else None, row_note,
+        note = _note(_labelled(col.note, row) if col.note else None, row_note,
                      f"{cells.written(x)} (a fraction) in the dataset." if col.scale != 1.0 else None)
         quote = cells.text(row.get(col.quote or dataset.quote or ""), 1000) if (col.quote or dataset.quote) else None
         spec: dict[str, Any] = {
@@ -281,6 +289,9 @@ def import_files(store: Store, root: Path, paths: list[Path], *, snapshot: str |
                           "import snapshots one after the other")
         seen[dataset.key] = path
         report.files.append(builder.file(path, dataset, snap, rows))
+        if dataset.method_column and rows and dataset.method_column not in rows[0]:
+            report.notes.append(f"{path}: no {dataset.method_column!r} column, so every training-compute claim "
+                                "is method estimated (the dataset does not say which were reported)")
     if strict and report.skipped:
         s = report.skipped[0]
         raise KBError(f"{len(report.skipped)} cell(s) cannot be imported (--strict); the first: {s.file}, "
@@ -290,5 +301,6 @@ def import_files(store: Store, root: Path, paths: list[Path], *, snapshot: str |
     loaded = load_specs(store, sources=sources, entities=list(builder.entities.values()),
                         aliases=list(builder.aliases.values()), facts=builder.facts, dry_run=dry_run)
     report.added = loaded.added
+    report.fact_ids = loaded.fact_ids
     report.unchanged += len(builder.facts) - loaded.added["facts"]  # claims only, not sources or entities
     return report

@@ -171,8 +171,11 @@ def audit(store: Store, factor: float = DEFAULT_FACTOR) -> Audit:
         h100 = basis("h100-sxm")
         if equivalents and chips and h100 and h100["si_value"] > 0 and all(bases):
             total = sum(c["si_value"] * b["si_value"] for (_, c), b in zip(chips, bases) if b)
+            # a chip whose 8-bit figure is below its 16-bit one (the GB300): that figure too, last
+            larger = [x for (hw, _), b in zip(chips, bases) if b and (x := chip_figure(hw, "dense_bf16_flops"))
+                      and x["si_value"] > b["si_value"]]
             flag("h100-equivalents", entity, total / h100["si_value"], equivalents["si_value"], "",
-                 [equivalents, *(c for _, c in chips), *(b for b in bases if b), h100],
+                 [equivalents, *(c for _, c in chips), *(b for b in bases if b), h100, *larger],
                  " + ".join(f"{sig(c['si_value'], 4)} x {b['value_text']} {b['unit']}" for (_, c), b in zip(chips, bases) if b)
                  + f" over the H100's {h100['value_text']} {h100['unit']}")
         power = one(entity, "site_power", "calculated")

@@ -83,6 +83,10 @@ class AuditView:
         found = [f for f in self._result.compared if f.check == check and f.entity == entity]
         return self._view(found[0]) if found else None
 
+    def has(self, check: str) -> bool:
+        """Whether any row had every input of ``check``."""
+        return check in self._result.checked
+
     def agree(self, check: str) -> int:
         """How many rows of one check are within its threshold."""
         return self._result.checked.get(check, 0) - len([f for f in self._result.findings if f.check == check])

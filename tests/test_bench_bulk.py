@@ -1,0 +1,19 @@
+"""The bulk-path benchmark runs and prints its ratios (a smoke test: no timing threshold)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_bulk_quick_prints_ratios() -> None:
+    result = subprocess.run([sys.executable, "bench/bench_bulk.py", "--quick"], cwd=CHECKOUT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if " ratio " in line]
+    assert len(lines) == 5
+    for line in lines:
+        assert float(line.split(" ratio ")[1].split()[0]) > 0

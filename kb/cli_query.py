@@ -115,11 +115,16 @@ def scenarios(project: Project, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON with the full derivation (see README).")
 @click.option("--explain", is_flag=True, help="Show the derivation: facts with citations, then each step.")
 @click.option("--across", metavar="ENTITY.PROPERTY", help="Evaluate once per active claim of this property and tabulate.")
+@click.option("--samples", type=click.IntRange(100, 50_000_000), metavar="N",
+              help="Monte Carlo: N samples (a range is uniform, a 90% interval lognormal or normal); the interval "
+                   "becomes the 5th to 95th percentiles.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of --samples (default 1: runs repeat).")
 @KNOWN_AT
 @pass_project
 def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...], unit: str | None, as_json: bool,
-          explain: bool, across: str | None, known_at: str | None) -> None:
-    """Evaluate a derived quantity under a scenario.
+          explain: bool, across: str | None, samples: int | None, seed: int | None, known_at: str | None) -> None:
+    """Evaluate a derived quantity under a scenario: the point, and sound bounds over the inputs' ranges (or,
+    with --samples, a Monte Carlo distribution).
 
     Example: kb query gradient_bandwidth -s b200-500k-nvl72 --explain
     """
@@ -130,11 +135,15 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     if across and explain:
         raise click.UsageError("--across tabulates one result per claim; drop --explain, or pin a claim with a scenario")
     overrides = _overrides(sets)
+    if seed is not None and not samples:
+        raise click.UsageError("--seed goes with --samples N")
+    if samples and across:
+        raise click.UsageError("--samples and --across: give one")
     if across:
         _across(project, query_name, scenario, overrides, unit, as_json, across, known_at)
         return
     evaluator = project.evaluator(overrides=overrides, known_at=known_at)
-    result = evaluator.evaluate(query_name, scenario)
+    result = evaluator.evaluate(query_name, scenario, samples=samples, seed=seed)
     _check_unit(result, unit, query_name)
     for warning in evaluator.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -143,7 +152,7 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     elif explain:
         click.echo(ex.explain(result, unit))
     else:
-        click.echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}")
+        click.echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}{ex.meaning_note(result, unit)}")
 
 
 def _across(project: Project, query_name: str, scenario: str, overrides: dict[str, Any], unit: str | None,

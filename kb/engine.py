@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import formula, units
+from . import formula, intervals, sampling, units
 from .definitions import Binding, Catalog, QueryDef, effective_bindings, input_unit
 from .errors import DimensionError, EvaluationError, KBError, NotFoundError
 from .rows import ClaimRow, SourceRow
@@ -81,6 +81,11 @@ class Result:
     unit: str
     node: Leaf | QNode
     inputs: list[Result] = field(default_factory=list)
+    # what [low, high] is: bounds | ci90 (inputs' 90% intervals carried as bounds) | samples_p5_p95 |
+    # at_least | at_most; None for a single value
+    meaning: str | None = None
+    bounds_method: str | None = None  # how query bounds were found: monotone | branch-and-bound | interval
+    samples: dict[str, Any] | None = None  # --samples: n, mean, p5, p50, p95 (display unit), seed
 
     @property
     def query(self) -> QueryDef | None:
@@ -134,6 +139,7 @@ class Evaluator:
         self.seen_inputs: set[str] = set()
         self._facts: dict[tuple[Any, ...], tuple[ClaimRow, ...]] = {}  # one lookup per binding per evaluator
         self._n = 1
+        self._samples: int | None = None  # the seed of a Monte Carlo evaluation in progress
         self.warnings: list[str] = []  # e.g. a --set value outside the plausible range of the fact it replaces
 
     @property
@@ -287,7 +293,9 @@ class Evaluator:
                     reason="set on the command line (--set)")
 
     # ---- evaluation
-    def evaluate(self, query: str, scenario: str) -> Result:
+    def evaluate(self, query: str, scenario: str, samples: int | None = None, seed: int | None = None) -> Result:
+        """The query's point and interval: sound bounds over the inputs' ranges, or with ``samples`` the 5th to
+        95th percentiles of a Monte Carlo run (each input drawn once per sample; ``seed`` fixes the draws)."""
         root = self.resolve(query, scenario)
         unknown = sorted(set(self.overrides) - self.seen_inputs)
         if unknown:
@@ -296,29 +304,48 @@ class Evaluator:
         leaves: dict[str, Leaf] = {}
         _collect(root, leaves)
         ranged = [k for k, leaf in leaves.items() if leaf.ranged]
+        self._samples = None
+        if samples:
+            return self._sampled(query, root, leaves, samples, sampling.DEFAULT_SEED if seed is None else seed)
         if len(ranged) > MAX_RANGED:
             raise EvaluationError(f"{len(ranged)} ranged inputs: the corner method is limited to {MAX_RANGED}")
         n = 1 + 2 ** len(ranged)
         arrays: dict[str, np.ndarray] = {}
-        # corners where a one-sided input sits at its open end (>= a: infinity; <= b: the implied 0);
-        # a result bound reached only there is open too, so the result is one-sided
+        self._box = {k: _ends(leaves[k]) for k in ranged}  # a one-sided input: [a, inf) or [0, b]
+        self._points = {k: leaf.point for k, leaf in leaves.items()}
+        self._leaves = leaves
+        self._trees: dict[int, tuple[formula.Node, Any]] = {}
+        # corners where an input sits at an infinite end (>= a: infinity): a result bound reached only there
+        # is a limit, not a value (x / n for n >= 50000 tends to 0), so the result is one-sided
         self._open = np.zeros(n, dtype=bool)
         for key, leaf in leaves.items():
             arr = np.full(n, leaf.point, dtype=float)
             if leaf.ranged:
                 j = ranged.index(key)
-                lo = leaf.low if leaf.low is not None else (0.0 if leaf.point >= 0 else -np.inf)
-                hi = leaf.high if leaf.high is not None else np.inf
+                lo, hi = self._box[key]
                 corner = (np.arange(n - 1) >> j) & 1
                 arr[1:] = np.where(corner == 1, hi, lo)
-                if leaf.low is None:
-                    self._open[1:] |= corner == 0
-                if leaf.high is None:
-                    self._open[1:] |= corner == 1
+                self._open[1:] |= ((corner == 1) & np.isinf(hi)) | ((corner == 0) & np.isinf(lo))
             arrays[key] = arr
         values: dict[int, np.ndarray] = {}
         self._n = n
         return self._result(query, root, arrays, values, set(ranged))
+
+    def _sampled(self, query: str, root: QNode, leaves: dict[str, Leaf], samples: int, seed: int) -> Result:
+        rng = np.random.default_rng(seed)
+        n = 1 + samples
+        arrays = {}
+        for key in sorted(leaves):  # one draw per input, in a fixed order: the same seed, the same numbers
+            leaf = leaves[key]
+            arr = np.empty(n)
+            arr[0] = leaf.point
+            arr[1:] = sampling.draw(key.split(":")[-1], leaf.interval_kind, leaf.point, leaf.low, leaf.high,
+                                    samples, rng)
+            arrays[key] = arr
+        self._open = np.zeros(n, dtype=bool)
+        self._n = n
+        self._samples = seed
+        return self._result(query, root, arrays, {}, {k for k, leaf in leaves.items() if leaf.ranged})
 
     def _array(self, node: Leaf | QNode, arrays: dict[str, np.ndarray], values: dict[int, np.ndarray]) -> np.ndarray:
         if isinstance(node, Leaf):
@@ -334,7 +361,7 @@ class Evaluator:
             if np.isinf(out[0]):
                 raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} overflows: the result is "
                                       f"not a finite number (inputs {shown})")
-            if np.isnan(out).any():
+            if np.isnan(out[~self._open]).any():  # at an infinite end (inf / inf) it is a limit: bounded below
                 raise EvaluationError(
                     f"query {node.query.name} in scenario {node.scenario} is undefined at a corner of its input ranges")
             values[id(node)] = out
@@ -345,16 +372,73 @@ class Evaluator:
         arr = self._array(node, arrays, values)
         point = float(arr[0])
         if isinstance(node, Leaf):
-            return Result(name, node.kind, point, node.low, node.high, node.unit, node)
+            return Result(name, node.kind, point, node.low, node.high, node.unit, node, meaning=LEAF_MEANING.get(
+                node.interval_kind) if node.ranged else None)
         children = [self._result(n, c, arrays, values, ranged) for n, c in node.inputs]
         low = high = None
+        meaning = method = None
+        if self._samples is not None and _depends_on_ranged(node, ranged):
+            drawn = arr[1:]
+            stats = sampling.summary(drawn, units.si_factor(node.query.display_unit), self._samples)
+            low, high = (float(x) for x in np.percentile(drawn, [5, 95]))
+            return Result(name, "query", point, low, high, node.query.display_unit, node, children,
+                          meaning="samples_p5_p95", samples=stats)
         if _depends_on_ranged(node, ranged):
-            lo, hi = float(arr.min()), float(arr.max())
-            low = None if lo == -np.inf or self._open[arr == lo].all() else lo
-            high = None if hi == np.inf or self._open[arr == hi].all() else hi
-            if low is not None and high is not None and low == high:
-                low = high = None
-        return Result(name, "query", point, low, high, node.query.display_unit, node, children)
+            tree, fn = self._tree(node)
+            box = {k: self._box[k] for k in sorted(formula.names_in(tree)) if k in self._box}
+            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+            limit_lo, limit_hi = bool(self._open[arr == lo].all()), bool(self._open[arr == hi].all())
+            if box:
+                found = intervals.bounds(tree, fn, box, self._points, (lo, hi))
+                limit_lo, limit_hi = limit_lo and found.low == lo, limit_hi and found.high == hi
+                lo, hi, method = found.low, found.high, found.method
+            low = None if lo == -np.inf or limit_lo else lo
+            high = None if hi == np.inf or limit_hi else hi
+            if low is not None and high is not None and abs(high - low) <= 1e-12 * max(abs(low), abs(high)):
+                low = high = None  # x / x: one value however the inputs vary
+                method = None
+            if low is not None or high is not None:
+                used = [self._leaves[k] for k in box]
+                meaning = ("ci90" if any(leaf.interval_kind == "ci90" for leaf in used) else
+                           "at_most" if low is None else "at_least" if high is None else "bounds")
+        return Result(name, "query", point, low, high, node.query.display_unit, node, children,
+                      meaning=meaning, bounds_method=method)
+
+    def _tree(self, node: QNode) -> tuple[formula.Node, Any]:
+        """The node's formula with every input replaced by what it is bound to (down to the leaves, named by
+        their keys), simplified, and compiled: one function of the leaves for the sound bounds."""
+        if id(node) not in self._trees:
+            tree = intervals.simplify(_inline(node))
+            self._trees[id(node)] = (tree, formula.compile_node(tree))
+        return self._trees[id(node)]
+
+
+LEAF_MEANING = {"range": "bounds", "ci90": "ci90", "at_least": "at_least", "at_most": "at_most"}
+
+
+def _ends(leaf: Leaf) -> tuple[float, float]:
+    """The input box's edge for one ranged leaf: ``>= a`` is [a, inf); ``<= b`` is [0, b] for b >= 0."""
+    lo = leaf.low if leaf.low is not None else (0.0 if leaf.point >= 0 else -np.inf)
+    return lo, leaf.high if leaf.high is not None else np.inf
+
+
+def _inline(node: Leaf | QNode) -> formula.Node:
+    if isinstance(node, Leaf):
+        return formula.Name(node.key)
+    inputs = {name: _inline(child) for name, child in node.inputs}
+    return _substitute(node.query.tree, inputs)
+
+
+def _substitute(tree: formula.Node, inputs: Mapping[str, formula.Node]) -> formula.Node:
+    if isinstance(tree, formula.Name):
+        return inputs[tree.name]
+    if isinstance(tree, formula.Neg):
+        return formula.Neg(_substitute(tree.operand, inputs))
+    if isinstance(tree, formula.Bin):
+        return formula.Bin(tree.op, _substitute(tree.left, inputs), _substitute(tree.right, inputs))
+    if isinstance(tree, formula.Call):
+        return formula.Call(tree.fn, tuple(_substitute(a, inputs) for a in tree.args))
+    return tree
 
 
 def _collect(node: Leaf | QNode, leaves: dict[str, Leaf]) -> None:

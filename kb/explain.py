@@ -33,7 +33,12 @@ def result_json(r: Result, unit: str | None = None) -> dict[str, Any]:
     """``{name, value, unit, low, high, kind, ...}``: values in ``unit`` (default the display unit)."""
     shown_unit = r.unit if unit is None else unit
     value, low, high = r.shown(shown_unit)
-    out: dict[str, Any] = {"name": r.name, "value": value, "unit": shown_unit, "low": low, "high": high, "kind": r.kind}
+    out: dict[str, Any] = {"name": r.name, "value": value, "unit": shown_unit, "low": low, "high": high, "kind": r.kind,
+                           "interval_meaning": r.meaning}
+    if r.bounds_method:
+        out["bounds_method"] = r.bounds_method
+    if r.samples:
+        out["samples"] = r.samples
     node = r.node
     if isinstance(node, QNode):
         out["query"] = node.query.name
@@ -64,8 +69,10 @@ def query_json(r: Result, unit: str | None = None) -> dict[str, Any]:
     body = result_json(r, unit)
     return {
         "query": body["query"], "scenario": body["scenario"], "value": body["value"], "unit": body["unit"],
-        "low": body["low"], "high": body["high"], "interval": _kind(r), "formula": body["formula"],
-        "inputs": body["inputs"],
+        "low": body["low"], "high": body["high"], "interval": _kind(r), "interval_meaning": r.meaning,
+        **({"bounds_method": r.bounds_method} if r.bounds_method else {}),
+        **({"samples": r.samples} if r.samples else {}),
+        "formula": body["formula"], "inputs": body["inputs"],
     }
 
 
@@ -89,6 +96,21 @@ def shown(r: Result, unit: str | None = None, digits: int = 3) -> str:
     if low is None and high is None and _whole_count(value, unit):
         return with_unit(str(round(value)), unit)  # 6784 GPUs, not 6780: a whole count is shown whole
     return interval(value, low, high, unit, digits)
+
+
+def meaning_note(r: Result, unit: str | None = None) -> str:
+    """What a result's interval is, when it is not plain bounds: `` (90% interval of the inputs, as bounds)``,
+    `` (5th to 95th percentile of 100000 samples, seed 1; median ...)``."""
+    if r.meaning == "ci90":
+        return " (from inputs' 90% intervals taken as bounds; --samples gives the result's own)"
+    if r.samples:
+        from .units import si_factor
+
+        f = si_factor(r.unit) / si_factor(unit or r.unit)
+        return (f" (5th to 95th percentile of {r.samples['n']} samples, seed {r.samples['seed']}; median "
+                f"{interval(r.samples['p50'] * f, None, None, unit or r.unit)}, mean "
+                f"{interval(r.samples['mean'] * f, None, None, unit or r.unit)})")
+    return ""
 
 
 def _whole_count(value: float, unit: str) -> bool:

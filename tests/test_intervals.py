@@ -1,0 +1,165 @@
+"""Sound intervals: the engine's bounds contain every value the formula takes inside the input box,
+and are the true range for the cases the corner method got wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+from test_engine import make_project
+
+from kb import formula, intervals
+from kb.cli import cli
+
+QUERIES = """
+queries:
+  - name: parabola
+    description: x (1 - x), with an interior maximum.
+    inputs: {x: {unit: "", description: x}}
+    formula: x * (1 - x)
+    unit: ""
+  - name: ratio
+    description: x over itself.
+    inputs: {x: {unit: "", description: x}}
+    formula: x / x
+    unit: ""
+  - name: difference
+    description: x - y.
+    inputs: {x: {unit: "", description: x}, y: {unit: "", description: y}}
+    formula: x - y
+    unit: ""
+"""
+
+SCENARIOS = """
+scenarios:
+  - name: narrow
+    description: x from 0.2 to 1.
+    bindings:
+      x: {value: "0.2 to 1", reason: the issue's first row}
+  - name: wide
+    description: x from 0 to 2.
+    bindings:
+      x: {value: "0 to 2", reason: the issue's second row}
+  - name: open
+    description: x at least 5.
+    bindings:
+      x: {value: ">= 5", reason: the issue's third row}
+  - name: two
+    description: x from 0 to 2, y at most 3.
+    bindings:
+      x: {value: "0 to 2", reason: the issue's fourth row}
+      y: {value: "<= 3", reason: the issue's fourth row}
+"""
+
+
+@pytest.fixture
+def proj(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return make_project(tmp_path, QUERIES, SCENARIOS)
+
+
+@pytest.mark.parametrize("query, scenario, low, high, method", [
+    ("parabola", "narrow", 0.0, 0.25, "branch-and-bound"),   # the corners said 0 to 0.24
+    ("parabola", "wide", -2.0, 0.25, "branch-and-bound"),    # the corners said -2 to 0
+    ("difference", "two", -3.0, 2.0, "monotone"),            # the corners said >= -3
+])
+def test_the_true_range(proj, query: str, scenario: str, low: float, high: float, method: str) -> None:  # type: ignore[no-untyped-def]
+    r = proj.evaluator().evaluate(query, scenario)
+    assert r.low == pytest.approx(low, abs=1e-9) and r.high == pytest.approx(high, abs=1e-9)
+    assert r.low <= low + 1e-12 and r.high >= high - 1e-12  # outward: never inside the true range
+    assert r.bounds_method == method and r.meaning == "bounds"
+
+
+def test_x_over_x_is_one_over_any_range(proj) -> None:  # type: ignore[no-untyped-def]
+    r = proj.evaluator().evaluate("ratio", "open")  # the corner method said: undefined at a corner
+    assert r.point == 1.0 and r.low is None and r.high is None and r.meaning is None
+
+
+def test_json_says_what_the_interval_means(proj) -> None:  # type: ignore[no-untyped-def]
+    out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "parabola",
+                                   "-s", "wide", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["interval_meaning"] == "bounds" and data["bounds_method"] == "branch-and-bound"
+    assert data["high"] == pytest.approx(0.25)
+
+
+# ---- the property: sampled values lie inside the bounds, for random formulas and boxes
+
+NAMES = ("a", "b", "c")
+
+
+def _formulas() -> st.SearchStrategy[str]:
+    leaf = st.one_of(st.sampled_from(NAMES), st.sampled_from(["2", "0.5", "3"]))
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        binary = st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})")
+        power = st.tuples(inner, st.sampled_from(["2", "3"])).map(lambda t: f"({t[0]})^{t[1]}")
+        calls = st.tuples(st.sampled_from(["min", "max"]), inner, inner).map(lambda t: f"{t[0]}({t[1]}, {t[2]})")
+        positive = st.tuples(st.sampled_from(["exp", "abs"]), inner).map(lambda t: f"{t[0]}({t[1]} / 4)")
+        return st.one_of(binary, power, calls, positive)
+    return st.recursive(leaf, extend, max_leaves=6)
+
+
+@given(text=_formulas(), ends=st.lists(st.tuples(st.floats(-3, 3), st.floats(0.01, 3)), min_size=3, max_size=3),
+       seed=st.integers(0, 2**32 - 1))
+def test_sampled_values_lie_within_the_bounds(text: str, ends: list[tuple[float, float]], seed: int) -> None:
+    tree = intervals.simplify(formula.parse(text, set(NAMES)))
+    fn = formula.compile_node(tree)
+    box = {n: (lo, lo + w) for n, (lo, w) in zip(NAMES, ends)}
+    used = sorted(formula.names_in(tree) & set(NAMES))
+    if not used:
+        return
+    corners = np.array(np.meshgrid(*[box[n] for n in used])).reshape(len(used), -1)
+    env = {n: corners[i] for i, n in enumerate(used)}
+    at = np.broadcast_to(fn({**{n: np.float64(box[n][0]) for n in NAMES}, **env}), corners.shape[1:])
+    found = intervals.bounds(tree, fn, {n: box[n] for n in used}, {n: box[n][0] for n in NAMES},
+                             (float(at.min()), float(at.max())))
+    rng = np.random.default_rng(seed)
+    sample = {n: rng.uniform(box[n][0], box[n][1], 2000) for n in used}
+    values = np.asarray(fn(sample))
+    slack = 1e-9 * max(1.0, abs(found.low), abs(found.high))
+    assert values.min() >= found.low - slack and values.max() <= found.high + slack, (text, box, found)
+
+
+# ---- Monte Carlo
+
+def test_samples_match_an_independent_numpy_model(tmp_path: Path) -> None:
+    """power_for_chips [aws-new-carlisle] = 200000 x (24 to 27 kW) / 32, rack power uniform: the percentiles
+    against numpy's own, within Monte Carlo error (1e5 samples: the 5th percentile to about 0.1%)."""
+    from conftest import CHECKOUT
+
+    from kb.project import Project
+
+    project = Project.open(CHECKOUT, tmp_path / "kb.sqlite")
+    r = project.evaluator().evaluate("power_for_chips", "aws-new-carlisle", samples=100_000, seed=42)
+    model = 200_000 * np.random.default_rng(0).uniform(24e3, 27e3, 1_000_000) / 32 / 1e6  # MW, another stream
+    p5, p50, p95 = np.percentile(model, [5, 50, 95])
+    assert r.meaning == "samples_p5_p95" and r.samples is not None and r.samples["n"] == 100_000
+    assert r.samples["p5"] == pytest.approx(p5, rel=2e-3) and r.samples["p50"] == pytest.approx(p50, rel=2e-3)
+    assert r.samples["p95"] == pytest.approx(p95, rel=2e-3) and r.samples["mean"] == pytest.approx(model.mean(), rel=2e-3)
+    assert r.low == pytest.approx(p5 * 1e6, rel=2e-3) and r.high == pytest.approx(p95 * 1e6, rel=2e-3)
+    again = project.evaluator().evaluate("power_for_chips", "aws-new-carlisle", samples=100_000, seed=42)
+    assert again.samples == r.samples  # the same seed, the same numbers
+    other = project.evaluator().evaluate("power_for_chips", "aws-new-carlisle", samples=100_000, seed=43)
+    assert other.samples != r.samples
+
+
+def test_an_input_used_twice_is_drawn_once(proj) -> None:  # type: ignore[no-untyped-def]
+    r = proj.evaluator().evaluate("ratio", "wide", samples=1000)  # x / x with x uniform on 0..2, once per sample
+    assert r.samples is None or (r.samples["p5"] == pytest.approx(1.0) and r.samples["p95"] == pytest.approx(1.0))
+    d = proj.evaluator().evaluate("parabola", "narrow", samples=20_000)
+    assert d.samples is not None and d.samples["p95"] <= 0.25 + 1e-12  # never above the true maximum
+
+
+def test_a_one_sided_input_cannot_be_sampled(proj) -> None:  # type: ignore[no-untyped-def]
+    out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "difference",
+                                   "-s", "two", "--samples", "1000"])
+    assert out.exit_code == 1 and "input y is a one-sided bound" in out.stderr and "Traceback" not in out.output
+    bad = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "difference",
+                                   "-s", "two", "--seed", "3"])
+    assert bad.exit_code == 2 and "--seed goes with --samples" in bad.stderr

@@ -89,16 +89,17 @@ def export(project: Project, output: str | None) -> None:
 
     Example: kb export -o backup.yaml
     """
-    from .load import export_yaml
+    from .export import export_chunks
 
-    text = export_yaml(project.store)
+    chunks = export_chunks(project.store)  # written as read: memory stays flat
     if output:
-        from .yamlio import write_text
+        from .yamlio import write_chunks
 
-        write_text(Path(output), text)
+        write_chunks(Path(output), chunks)
         click.echo(f"Exported to {output}")
     else:
-        click.echo(text, nl=False)
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
 
 
 @cli.group()

@@ -119,10 +119,12 @@ def scenarios(project: Project, as_json: bool) -> None:
               help="Monte Carlo: N samples (a range is uniform, a 90% interval lognormal or normal); the interval "
                    "becomes the 5th to 95th percentiles.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of --samples (default 1: runs repeat).")
+@click.option("--sensitivity", is_flag=True, help="Rank the ranged inputs by their one-at-a-time swing of the result.")
 @KNOWN_AT
 @pass_project
 def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...], unit: str | None, as_json: bool,
-          explain: bool, across: str | None, samples: int | None, seed: int | None, known_at: str | None) -> None:
+          explain: bool, across: str | None, samples: int | None, seed: int | None, sensitivity: bool,
+          known_at: str | None) -> None:
     """Evaluate a derived quantity under a scenario: the point, and sound bounds over the inputs' ranges (or,
     with --samples, a Monte Carlo distribution).
 
@@ -143,6 +145,11 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
         _across(project, query_name, scenario, overrides, unit, as_json, across, known_at)
         return
     evaluator = project.evaluator(overrides=overrides, known_at=known_at)
+    if sensitivity:
+        if samples or explain:
+            raise click.UsageError("--sensitivity is a table of its own; drop --samples and --explain")
+        _sensitivity(evaluator, query_name, scenario, unit, as_json)
+        return
     result = evaluator.evaluate(query_name, scenario, samples=samples, seed=seed)
     _check_unit(result, unit, query_name)
     for warning in evaluator.warnings:
@@ -153,6 +160,37 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
         click.echo(ex.explain(result, unit))
     else:
         click.echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}{ex.meaning_note(result, unit)}")
+
+
+def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | None, as_json: bool) -> None:
+    from .numfmt import interval
+    from .textfmt import table
+    from .units import si_factor
+
+    result = evaluator.evaluate(query_name, scenario)
+    _check_unit(result, unit, query_name)
+    shown = unit or result.unit
+    f = si_factor(shown)
+    swings = evaluator.sensitivity(query_name, scenario)
+    if as_json:
+        emit_json({"query": query_name, "scenario": scenario, "unit": shown, "value": result.point / f,
+                   "measure": "one-at-a-time swing (each input from its low to its high end, the others at their "
+                              "points); share = squared swing over the sum of squared swings",
+                   "inputs": [{"name": w.name, "low": w.leaf.low / si_factor(w.leaf.unit),
+                               "high": w.leaf.high / si_factor(w.leaf.unit), "input_unit": w.leaf.unit,
+                               "interval_kind": w.leaf.interval_kind, "at_low": w.at_low / f,
+                               "at_high": w.at_high / f, "share": w.share} for w in swings]})
+        return
+    if not swings:
+        click.echo(f"{query_name} [{scenario}] has no ranged input with two finite ends: nothing to rank")
+        return
+    click.echo(f"{query_name} [{scenario}]: one-at-a-time swings (each input from its low to its high end, the "
+               f"others at their points), largest first")
+    click.echo(table(["INPUT", "RANGE", f"AT LOW ({shown})", f"AT HIGH ({shown})", "SHARE"],
+                     [[w.name, interval(w.leaf.point / si_factor(w.leaf.unit), w.leaf.low / si_factor(w.leaf.unit),
+                                        w.leaf.high / si_factor(w.leaf.unit), w.leaf.unit),
+                       interval(w.at_low / f, None, None, ""), interval(w.at_high / f, None, None, ""),
+                       f"{w.share * 100:.1f}%"] for w in swings]))
 
 
 def _across(project: Project, query_name: str, scenario: str, overrides: dict[str, Any], unit: str | None,

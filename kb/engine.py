@@ -331,6 +331,28 @@ class Evaluator:
         self._n = n
         return self._result(query, root, arrays, values, set(ranged))
 
+    def sensitivity(self, query: str, scenario: str) -> list[Swing]:
+        """Each ranged input's one-at-a-time swing: the result with that input at its low end and at its high
+        end, every other input at its point; largest first. ``share`` is its squared swing over the sum of
+        squared swings (a variance-like share of the spread). One-sided inputs have no finite swing: skipped."""
+        root = self.resolve(query, scenario)
+        leaves: dict[str, Leaf] = {}
+        _collect(root, leaves)
+        ranged = [k for k, leaf in sorted(leaves.items()) if leaf.low is not None and leaf.high is not None]
+        n = 1 + 2 * len(ranged)
+        arrays = {k: np.full(n, leaf.point, dtype=float) for k, leaf in leaves.items()}
+        for i, k in enumerate(ranged):
+            arrays[k][1 + 2 * i], arrays[k][2 + 2 * i] = leaves[k].low, leaves[k].high
+        self._open, self._n, self._samples = np.zeros(n, dtype=bool), n, None
+        out = self._array(root, arrays, {})
+        names = _input_names(root)
+        swings = [Swing(names.get(k, k), leaves[k], float(out[1 + 2 * i]), float(out[2 + 2 * i]))
+                  for i, k in enumerate(ranged)]
+        total = sum(w.swing ** 2 for w in swings)
+        for w in swings:
+            w.share = w.swing ** 2 / total if total else 0.0
+        return sorted(swings, key=lambda w: -w.swing)
+
     def _sampled(self, query: str, root: QNode, leaves: dict[str, Leaf], samples: int, seed: int) -> Result:
         rng = np.random.default_rng(seed)
         n = 1 + samples
@@ -413,6 +435,21 @@ class Evaluator:
         return self._trees[id(node)]
 
 
+@dataclass
+class Swing:
+    """One input's one-at-a-time effect on a result (SI values)."""
+
+    name: str
+    leaf: Leaf
+    at_low: float  # the result with this input at its low end
+    at_high: float
+    share: float = 0.0
+
+    @property
+    def swing(self) -> float:
+        return abs(self.at_high - self.at_low)
+
+
 LEAF_MEANING = {"range": "bounds", "ci90": "ci90", "at_least": "at_least", "at_most": "at_most"}
 
 
@@ -439,6 +476,17 @@ def _substitute(tree: formula.Node, inputs: Mapping[str, formula.Node]) -> formu
     if isinstance(tree, formula.Call):
         return formula.Call(tree.fn, tuple(_substitute(a, inputs) for a in tree.args))
     return tree
+
+
+def _input_names(node: QNode, out: dict[str, str] | None = None) -> dict[str, str]:
+    """Leaf key -> the input name it is first bound to in the derivation (``rack_power``)."""
+    out = {} if out is None else out
+    for name, child in node.inputs:
+        if isinstance(child, Leaf):
+            out.setdefault(child.key, name)
+        else:
+            _input_names(child, out)
+    return out
 
 
 def _collect(node: Leaf | QNode, leaves: dict[str, Leaf]) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import claims
 from .errors import AppendOnlyError, ConflictError, FileFormatError, KBError, NotFoundError, UnitError
 from .values import now_stamp, parse_date, parse_timestamp
-from .yamlio import Fields, YMap, dump_yaml, read_text, read_yaml, ymap
+from .yamlio import Fields, YMap, read_text, read_yaml, ymap
 
 if TYPE_CHECKING:
     from .store import Store
@@ -522,60 +522,3 @@ def load_specs(
         "aliases": len(pending.new["entity_alias"]), "facts": len(pending.new["fact"]), "events": 0,
     }
     return report
-
-
-def _clean(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v not in (None, [], "")} | ({"unit": d["unit"]} if "unit" in d else {})
-
-
-def export_data(store: Store) -> dict[str, Any]:
-    """The whole database as the YAML load format, losslessly (ids and recorded times included)."""
-    sources = [
-        _clean({
-            "id": s["id"], "title": s["title"], "authors": json.loads(s["authors"] or "[]"),
-            "publisher": s["publisher"], "url": s["url"], "archive_url": s["archive_url"],
-            "published": s["published"], "accessed": s["accessed"], "kind": s["kind"],
-            "text": s["text_path"], "recorded_at": s["recorded_at"],
-        })
-        for s in store.sources().values()
-    ]
-    entities = [
-        _clean({
-            "id": e["id"], "kind": e["kind"], "name": e["name"], "aliases": json.loads(e["aliases"] or "[]"),
-            "part_of": e["part_of"], "recorded_at": e["recorded_at"],
-        })
-        for e in store.entities().values()
-    ]
-    facts = []
-    for f in store.sql("SELECT * FROM fact ORDER BY recorded_at, id"):
-        point = None
-        if f["interval_kind"] in ("range", "ci90") and f["value"] != (f["low"] + f["high"]) / 2:
-            point = repr(f["value"])
-        facts.append(_clean({
-            "id": f["id"], "entity": f["entity"], "property": f["property"], "value": f["value_text"],
-            "unit": f["unit"], "interval": "ci90" if f["interval_kind"] == "ci90" else None, "point": point,
-            "as_of": f["as_of"], "source": f["source"], "locator": f["locator"], "quote": f["quote"],
-            "method": f["method"], "confidence": f["confidence"], "rank": f["rank"],
-            "rank_reason": f["rank_reason"], "note": f["note"], "supersedes": f["supersedes"],
-            **{k: f[k] for k in claims.OPTIONAL_ID_FIELDS},
-            "cites": json.loads(f["cites"]) if f.get("cites") else None,
-            "recorded_at": f["recorded_at"],
-        }))
-    events = [
-        {"id": e["id"], "fact": e["fact"], "rank": e["rank"], "reason": e["reason"], "recorded_at": e["recorded_at"]}
-        for e in store.sql("SELECT * FROM event ORDER BY recorded_at, id")
-    ]
-    properties = [
-        _clean({"name": p["name"], "unit": p["unit"], "description": p["description"], "plausible": p["plausible"],
-                "scopes": json.loads(p["scopes"] or "[]")})
-        for p in store.properties().values() if p["origin"] == "facts"
-    ]
-    aliases = [_clean({"alias": a["alias"], "entity": a["entity"], "source": a["source"], "recorded_at": a["recorded_at"]})
-               for a in store.sql("SELECT * FROM entity_alias ORDER BY recorded_at, alias")]
-    out = {"sources": sources, "entities": entities, **({"aliases": aliases} if aliases else {}), "facts": facts,
-           "events": events}
-    return {"properties": properties, **out} if properties else out
-
-
-def export_yaml(store: Store) -> str:
-    return "# kb export: load with `kb load FILE`\n" + dump_yaml(export_data(store))

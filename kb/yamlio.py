@@ -8,6 +8,7 @@ objects that remember the line of each key, so errors can point at it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,22 @@ class YList(list):  # type: ignore[type-arg]
     line: int = 0
 
 
-_MAX_NODES = 1_000_000  # aliases can expand exponentially ("billion laughs"); no real file comes near
+_MAX_REPEATS = 1_000_000  # values reached again through aliases ("billion laughs"); a file's own size is free
 
 
-def _convert(node: Any, where: str, seen: tuple[int, ...] = (), budget: list[int] | None = None) -> Any:
+class _Budget:
+    def __init__(self) -> None:
+        self.visits = 0
+        self.distinct: set[int] = set()
+
+
+def _convert(node: Any, where: str, seen: tuple[int, ...] = (), budget: _Budget | None = None) -> Any:
     import yaml
 
-    budget = budget if budget is not None else [_MAX_NODES]
-    budget[0] -= 1
-    if budget[0] < 0:
+    budget = budget if budget is not None else _Budget()
+    budget.visits += 1
+    budget.distinct.add(id(node))
+    if budget.visits - len(budget.distinct) > _MAX_REPEATS:
         raise FileFormatError("aliases expand to too many values", where=f"{where}:{node.start_mark.line + 1}")
     if id(node) in seen:
         raise FileFormatError("an alias refers to the value that contains it", where=f"{where}:{node.start_mark.line + 1}")
@@ -112,6 +120,46 @@ def write_text(path: Path, text: str, *, make_parents: bool = False) -> None:
         except OSError:
             pass  # the folder is not there, or not writable: nothing was written
         raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+def write_chunks(path: Path, chunks: Iterable[str]) -> None:
+    """Write text chunks to a file whole or not at all: a temporary file of a unique name beside it
+    (never a fixed name a symlink could be planted at), renamed into place once complete."""
+    import os
+    import tempfile
+
+    from .errors import KBError
+
+    if path.is_dir():
+        raise KBError(f"cannot write {str(path)!r}: it is a folder")
+    if path.exists() and not path.is_file():  # /dev/null, /dev/stdout, a FIFO: write through it
+        try:
+            with open(path, "w", encoding="utf-8") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        except OSError as exc:
+            raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    except OSError as exc:
+        raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # as a plain open() would have made it, not mkstemp's 0600
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+        raise
 
 
 def read_yaml(path: Path, *, label: str | None = None) -> Any:

@@ -28,6 +28,11 @@ queries:
     inputs: {x: {unit: "", description: x}}
     formula: x / x
     unit: ""
+  - name: product
+    description: x times y.
+    inputs: {x: {unit: "", description: x}, y: {unit: "", description: y}}
+    formula: x * y
+    unit: ""
   - name: difference
     description: x - y.
     inputs: {x: {unit: "", description: x}, y: {unit: "", description: y}}
@@ -49,6 +54,11 @@ scenarios:
     description: x at least 5.
     bindings:
       x: {value: ">= 5", reason: the issue's third row}
+  - name: lopsided
+    description: x from 1 to 100, y from 1 to 2.
+    bindings:
+      x: {value: "1 to 100", reason: the dominant input}
+      y: {value: "1 to 2", reason: a minor input}
   - name: two
     description: x from 0 to 2, y at most 3.
     bindings:
@@ -163,3 +173,16 @@ def test_a_one_sided_input_cannot_be_sampled(proj) -> None:  # type: ignore[no-u
     bad = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "difference",
                                    "-s", "two", "--seed", "3"])
     assert bad.exit_code == 2 and "--seed goes with --samples" in bad.stderr
+
+
+def test_sensitivity_puts_the_dominant_input_first(proj) -> None:  # type: ignore[no-untyped-def]
+    swings = proj.evaluator().sensitivity("product", "lopsided")  # point 50.5 x 1.5
+    assert [w.name for w in swings] == ["x", "y"]
+    assert swings[0].at_low == pytest.approx(1 * 1.5) and swings[0].at_high == pytest.approx(100 * 1.5)
+    assert swings[1].at_low == pytest.approx(50.5 * 1) and swings[1].at_high == pytest.approx(50.5 * 2)
+    share_x = (148.5 ** 2) / (148.5 ** 2 + 50.5 ** 2)
+    assert swings[0].share == pytest.approx(share_x) and swings[1].share == pytest.approx(1 - share_x)
+    out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "product",
+                                   "-s", "lopsided", "--sensitivity", "--json"])
+    data = json.loads(out.stdout)
+    assert [i["name"] for i in data["inputs"]] == ["x", "y"] and "one-at-a-time" in data["measure"]

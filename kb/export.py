@@ -1,0 +1,93 @@
+"""``kb export``: the whole database as the YAML load format, losslessly (ids and recorded times included),
+written in chunks as it is read, so memory stays flat however many facts there are."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import claims
+from .yamlio import dump_yaml
+
+if TYPE_CHECKING:
+    from .store import Store
+
+HEADER = "# kb export: load with `kb load FILE`\n"
+BATCH = 2000  # facts (or events) per YAML chunk
+
+
+def _clean(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, [], "")} | ({"unit": d["unit"]} if "unit" in d else {})
+
+
+def _fact(f: Mapping[str, Any]) -> dict[str, Any]:
+    point = None
+    if f["interval_kind"] in ("range", "ci90") and f["value"] != (f["low"] + f["high"]) / 2:
+        point = repr(f["value"])
+    return _clean({
+        "id": f["id"], "entity": f["entity"], "property": f["property"], "value": f["value_text"],
+        "unit": f["unit"], "interval": "ci90" if f["interval_kind"] == "ci90" else None, "point": point,
+        "as_of": f["as_of"], "source": f["source"], "locator": f["locator"], "quote": f["quote"],
+        "method": f["method"], "confidence": f["confidence"], "rank": f["rank"],
+        "rank_reason": f["rank_reason"], "note": f["note"], "supersedes": f["supersedes"],
+        **{k: f[k] for k in claims.OPTIONAL_ID_FIELDS},
+        "cites": json.loads(f["cites"]) if f.get("cites") else None,
+        "recorded_at": f["recorded_at"],
+    })
+
+
+def _event(e: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": e["id"], "fact": e["fact"], "rank": e["rank"], "reason": e["reason"], "recorded_at": e["recorded_at"]}
+
+
+def _head(store: Store) -> dict[str, Any]:
+    """Everything but facts and events (a few thousand rows at most)."""
+    sources = [
+        _clean({
+            "id": s["id"], "title": s["title"], "authors": json.loads(s["authors"] or "[]"),
+            "publisher": s["publisher"], "url": s["url"], "archive_url": s["archive_url"],
+            "published": s["published"], "accessed": s["accessed"], "kind": s["kind"],
+            "text": s["text_path"], "recorded_at": s["recorded_at"],
+        })
+        for s in store.sources().values()
+    ]
+    entities = [
+        _clean({
+            "id": e["id"], "kind": e["kind"], "name": e["name"], "aliases": json.loads(e["aliases"] or "[]"),
+            "part_of": e["part_of"], "recorded_at": e["recorded_at"],
+        })
+        for e in store.entities().values()
+    ]
+    properties = [
+        _clean({"name": p["name"], "unit": p["unit"], "description": p["description"], "plausible": p["plausible"],
+                "scopes": json.loads(p["scopes"] or "[]")})
+        for p in store.properties().values() if p["origin"] == "facts"
+    ]
+    aliases = [_clean({"alias": a["alias"], "entity": a["entity"], "source": a["source"], "recorded_at": a["recorded_at"]})
+               for a in store.sql("SELECT * FROM entity_alias ORDER BY recorded_at, alias")]
+    out = {"sources": sources, "entities": entities, **({"aliases": aliases} if aliases else {})}
+    return {"properties": properties, **out} if properties else out
+
+
+def export_chunks(store: Store) -> Iterator[str]:
+    """The export as text chunks, in order: header, sources and entities, then facts and events in batches."""
+    yield HEADER
+    yield dump_yaml(_head(store))
+    with store.engine.connect() as conn:
+        for key, sql, convert in (("facts", "SELECT * FROM fact ORDER BY recorded_at, id", _fact),
+                                  ("events", "SELECT * FROM event ORDER BY recorded_at, id", _event)):
+            cursor = conn.exec_driver_sql(sql)
+            columns = list(cursor.keys())
+            first = True
+            while batch := cursor.fetchmany(BATCH):
+                if first:
+                    yield f"{key}:\n"
+                    first = False
+                yield dump_yaml([convert(dict(zip(columns, row))) for row in batch])
+            if first:
+                yield f"{key}: []\n"
+
+
+def export_yaml(store: Store) -> str:
+    return "".join(export_chunks(store))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import click
+import numpy as np
 
 from .claims import QUALIFIERS
 from .cli import UNIT, cli, emit_json, pass_project
@@ -120,11 +121,13 @@ def scenarios(project: Project, as_json: bool) -> None:
                    "becomes the 5th to 95th percentiles.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of --samples (default 1: runs repeat).")
 @click.option("--sensitivity", is_flag=True, help="Rank the ranged inputs by their one-at-a-time swing of the result.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE",
+              help="With --samples: a histogram; with --sensitivity: a tornado chart (.png or .svg).")
 @KNOWN_AT
 @pass_project
 def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...], unit: str | None, as_json: bool,
           explain: bool, across: str | None, samples: int | None, seed: int | None, sensitivity: bool,
-          known_at: str | None) -> None:
+          plot: str | None, known_at: str | None) -> None:
     """Evaluate a derived quantity under a scenario: the point, and sound bounds over the inputs' ranges (or,
     with --samples, a Monte Carlo distribution).
 
@@ -139,6 +142,8 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     overrides = _overrides(sets)
     if seed is not None and not samples:
         raise click.UsageError("--seed goes with --samples N")
+    if plot and not (samples or sensitivity):
+        raise click.UsageError("--plot draws --samples (a histogram) or --sensitivity (a tornado); `kb sweep` draws sweeps")
     if samples and across:
         raise click.UsageError("--samples and --across: give one")
     if across:
@@ -148,7 +153,7 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     if sensitivity:
         if samples or explain:
             raise click.UsageError("--sensitivity is a table of its own; drop --samples and --explain")
-        _sensitivity(evaluator, query_name, scenario, unit, as_json)
+        _sensitivity(evaluator, query_name, scenario, unit, as_json, plot)
         return
     result = evaluator.evaluate(query_name, scenario, samples=samples, seed=seed)
     _check_unit(result, unit, query_name)
@@ -160,9 +165,21 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
         click.echo(ex.explain(result, unit))
     else:
         click.echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}{ex.meaning_note(result, unit)}")
+    if plot:
+        from pathlib import Path
+
+        from .charts import histogram
+        from .units import si_factor
+
+        if result.draws is None:
+            raise click.UsageError(f"{query_name} [{scenario}] has no ranged input: there is no distribution to draw")
+        shown = unit or result.unit
+        histogram(result.draws / si_factor(shown), shown, query_name, scenario, Path(plot))
+        click.echo(f"Drew {plot}", err=as_json)
 
 
-def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | None, as_json: bool) -> None:
+def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | None, as_json: bool,
+                 plot: str | None) -> None:
     from .numfmt import interval
     from .textfmt import table
     from .units import si_factor
@@ -172,6 +189,13 @@ def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | Non
     shown = unit or result.unit
     f = si_factor(shown)
     swings = evaluator.sensitivity(query_name, scenario)
+    if plot:
+        from pathlib import Path
+
+        from .charts import tornado
+
+        tornado(swings, result.point, shown, query_name, scenario, Path(plot), f)
+        click.echo(f"Drew {plot}", err=as_json)
     if as_json:
         emit_json({"query": query_name, "scenario": scenario, "unit": shown, "value": result.point / f,
                    "measure": "one-at-a-time swing (each input from its low to its high end, the others at their "
@@ -285,3 +309,75 @@ def uses(project: Project, target: str, as_json: bool, known_at: str | None) -> 
         click.echo(table(["SCENARIO", "QUERY", "VIA"], [[f["scenario"], f["query"], "; ".join(f["via"])] for f in found], max_width=90))
     else:
         click.echo(f"Nothing depends on {target}.")
+
+
+@cli.command("sweep")
+@click.argument("query_name", metavar="QUERY")
+@click.option("-s", "--scenario", required=True, help="Scenario that binds the inputs (see `kb scenarios`).")
+@click.option("--vary", "varied", multiple=True, required=True, metavar="NAME=START:STOP:N",
+              help="An input and its axis, e.g. gpus_per_domain=8:576:20 or 'window=0.5 s:4 s:8'; once or twice.")
+@click.option("--log", is_flag=True, help="Space the axis points geometrically (START and STOP positive).")
+@SET
+@click.option("--unit", type=UNIT, help="Show the result in this unit.")
+@click.option("--json", "as_json", is_flag=True, help="JSON: the axes and the values, row by row.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per grid point.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Draw it (.png or .svg): a line, a family of lines, or a heatmap.")
+@KNOWN_AT
+@pass_project
+def sweep_command(project: Project, query_name: str, scenario: str, varied: tuple[str, ...], log: bool,
+                  sets: tuple[str, ...], unit: str | None, as_json: bool, as_csv: bool, plot: str | None,
+                  known_at: str | None) -> None:
+    """Evaluate a query over a grid of one or two inputs, every other input at its point.
+
+    Example: kb sweep gradient_bandwidth -s b200-500k-nvl72 --vary gpus_per_domain=8:576:9 --plot bw.png
+    """
+    import csv as csv_module
+    import io
+    from pathlib import Path
+
+    from .sweep import parse_axis, sweep
+    from .units import si_factor
+
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    axes = [parse_axis(v, log) for v in varied]
+    overrides = _overrides(sets)
+    clash = [a.name for a in axes if a.name in overrides]
+    if clash:
+        raise click.UsageError(f"{clash[0]} is both --set and --vary; give one")
+    evaluator = project.evaluator(overrides=overrides, known_at=known_at)
+    result = sweep(evaluator, query_name, scenario, axes)
+    shown = unit or result.unit
+    if unit:
+        from .units import check_dimension
+
+        check_dimension(unit, result.unit, f"--unit for {query_name}")
+    values = result.values * si_factor(result.unit) / si_factor(shown)
+    grid = np.meshgrid(*[a.values for a in axes], indexing="ij")
+    flat = [g.ravel() for g in grid]
+    if plot:
+        from .charts import sweep_chart
+
+        result.values, result.unit = values, shown
+        sweep_chart(result, Path(plot))
+    if as_json:
+        emit_json({"query": query_name, "scenario": scenario, "unit": shown,
+                   "vary": [{"name": a.name, "unit": a.unit, "log": a.log, "values": a.values.tolist()} for a in axes],
+                   "values": values.tolist()})
+    elif as_csv:
+        buf = io.StringIO()
+        writer = csv_module.writer(buf, lineterminator="\n")
+        writer.writerow([*(f"{a.name} ({a.unit})" if a.unit else a.name for a in axes),
+                         f"{query_name} ({shown})" if shown else query_name])
+        for i, v in enumerate(values.ravel()):
+            writer.writerow([*(f"{c[i]:.10g}" for c in flat), f"{v:.10g}"])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        from .numfmt import sig
+
+        head = [f"{a.name} ({a.unit})" if a.unit else a.name for a in axes] + [
+            f"{query_name} ({shown})" if shown else query_name]
+        click.echo(table(head, [[*(sig(c[i], 4) for c in flat), sig(v, 4)] for i, v in enumerate(values.ravel())]))
+    if plot:
+        click.echo(f"Drew {plot}", err=as_json or as_csv)

@@ -86,6 +86,7 @@ class Result:
     meaning: str | None = None
     bounds_method: str | None = None  # how query bounds were found: monotone | branch-and-bound | interval
     samples: dict[str, Any] | None = None  # --samples: n, mean, p5, p50, p95 (display unit), seed
+    draws: Any = None  # --samples: the sampled values themselves (SI), for a histogram
 
     @property
     def query(self) -> QueryDef | None:
@@ -125,7 +126,7 @@ class Evaluator:
         store: Store,
         catalog: Catalog,
         *,
-        overrides: dict[str, tuple[Value, str]] | None = None,
+        overrides: dict[Any, tuple[Value, str]] | None = None,  # NAME, or (scenario, NAME) for that scenario only
         known_at: str | None = None,
         pins: dict[str, str] | None = None,
     ) -> None:
@@ -164,8 +165,9 @@ class Evaluator:
             self.seen_inputs.add(decl.name)
             want = input_unit(q, decl, self.catalog.queries)
             where = f"query {q.name}, scenario {scenario}, input {decl.name}"
-            if decl.name in self.overrides:
-                value, unit = self.overrides[decl.name]
+            scoped = (scenario, decl.name)  # a sweep varies the input in its own scenario only
+            if scoped in self.overrides or decl.name in self.overrides:
+                value, unit = self.overrides[scoped if scoped in self.overrides else decl.name]
                 given = self._leaf_set(decl.name, value, unit)
                 child: Leaf | QNode = given
                 got = unit
@@ -297,7 +299,7 @@ class Evaluator:
         """The query's point and interval: sound bounds over the inputs' ranges, or with ``samples`` the 5th to
         95th percentiles of a Monte Carlo run (each input drawn once per sample; ``seed`` fixes the draws)."""
         root = self.resolve(query, scenario)
-        unknown = sorted(set(self.overrides) - self.seen_inputs)
+        unknown = sorted({k for k in self.overrides if isinstance(k, str)} - self.seen_inputs)
         if unknown:
             raise NotFoundError("input", unknown[0], sorted(self.seen_inputs),
                                 hint=f"--set names an input of the derivation of {query}")
@@ -353,6 +355,21 @@ class Evaluator:
             w.share = w.swing ** 2 / total if total else 0.0
         return sorted(swings, key=lambda w: -w.swing)
 
+    def points(self, root: QNode, given: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The root's values at many points: the leaves named in ``given`` (by key) take those SI values,
+        every other leaf its point (a sweep)."""
+        leaves: dict[str, Leaf] = {}
+        _collect(root, leaves)
+        n = 1 + len(next(iter(given.values())))
+        arrays = {}
+        for key, leaf in leaves.items():
+            arr = np.full(n, leaf.point, dtype=float)
+            if key in given:
+                arr[1:] = given[key]
+            arrays[key] = arr
+        self._open, self._n, self._samples = np.zeros(n, dtype=bool), n, None
+        return self._array(root, arrays, {})[1:]
+
     def _sampled(self, query: str, root: QNode, leaves: dict[str, Leaf], samples: int, seed: int) -> Result:
         rng = np.random.default_rng(seed)
         n = 1 + samples
@@ -385,7 +402,7 @@ class Evaluator:
                                       f"not a finite number (inputs {shown})")
             if np.isnan(out[~self._open]).any():  # at an infinite end (inf / inf) it is a limit: bounded below
                 raise EvaluationError(
-                    f"query {node.query.name} in scenario {node.scenario} is undefined at a corner of its input ranges")
+                    f"query {node.query.name} in scenario {node.scenario} is undefined for some values of its inputs (a corner of their ranges, a sample or a sweep point)")
             values[id(node)] = out
         return values[id(node)]
 
@@ -404,7 +421,7 @@ class Evaluator:
             stats = sampling.summary(drawn, units.si_factor(node.query.display_unit), self._samples)
             low, high = (float(x) for x in np.percentile(drawn, [5, 95]))
             return Result(name, "query", point, low, high, node.query.display_unit, node, children,
-                          meaning="samples_p5_p95", samples=stats)
+                          meaning="samples_p5_p95", samples=stats, draws=drawn)
         if _depends_on_ranged(node, ranged):
             tree, fn = self._tree(node)
             box = {k: self._box[k] for k in sorted(formula.names_in(tree)) if k in self._box}

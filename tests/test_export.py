@@ -144,10 +144,28 @@ def test_edited_export_is_refused(kb, db, tmp_path):
     out = tmp_path / "export.yaml"
     assert kb("export", "-o", str(out)).exit_code == 0
     text = out.read_text()
-    assert "value: '700'" in text
-    out.write_text(text.replace("value: '700'", "value: '701'"))
+    assert 'value: "700"' in text  # quoted: a string, as every value is
+    out.write_text(text.replace('value: "700"', 'value: "701"'))
     before = all_rows(db)
     result = kb("load", str(out))
     assert result.exit_code == 1
     assert "does not match its content" in result.stderr
     assert all_rows(db) == before
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.text())
+def test_an_exported_string_reads_back_exactly(value: str) -> None:
+    """The export's own scalar writer: whatever the text, YAML (and kb's reader) gives it back unchanged."""
+    import yaml
+
+    from kb.export import _records
+    from kb.yamlio import _convert
+
+    text = "facts:\n" + _records([{"note": value, "cites": [value]}])
+    node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    data = _convert(node, "t")
+    assert data["facts"][0]["note"] == value and data["facts"][0]["cites"] == [value]

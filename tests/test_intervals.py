@@ -186,3 +186,44 @@ def test_sensitivity_puts_the_dominant_input_first(proj) -> None:  # type: ignor
                                    "-s", "lopsided", "--sensitivity", "--json"])
     data = json.loads(out.stdout)
     assert [i["name"] for i in data["inputs"]] == ["x", "y"] and "one-at-a-time" in data["measure"]
+
+
+# ---- sweeps and charts
+
+def _image(path: Path) -> tuple[int, int]:
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(str(path))  # decodes, or raises
+    return pixels.shape[0], pixels.shape[1]
+
+
+def test_a_sweep_varies_the_scenarios_own_input_and_draws_it(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = ["--root", str(proj.root), "--db", str(proj.db_path)]
+    out = CliRunner().invoke(cli, [*base, "sweep", "product", "-s", "lopsided", "--vary", "x=1:3:3", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["vary"][0]["values"] == [1.0, 2.0, 3.0] and data["values"] == pytest.approx([1.5, 3.0, 4.5])
+    two = CliRunner().invoke(cli, [*base, "sweep", "product", "-s", "lopsided", "--vary", "x=1:2:2", "--vary",
+                                   "y=10:100:2", "--log", "--csv"])
+    assert two.stdout.splitlines() == ["x,y,product", "1,10,10", "1,100,100", "2,10,20", "2,100,200"]
+    chart = tmp_path / "sweep.png"
+    drawn = CliRunner().invoke(cli, [*base, "sweep", "product", "-s", "lopsided", "--vary", "x=1:100:20",
+                                     "--plot", str(chart)])
+    assert drawn.exit_code == 0 and "Drew" in drawn.output
+    height, width = _image(chart)
+    assert height > 200 and width > 300
+    bad = CliRunner().invoke(cli, [*base, "sweep", "product", "-s", "lopsided", "--vary", "z=1:2:2"])
+    assert bad.exit_code == 1 and "unknown input 'z'" in bad.stderr
+
+
+def test_a_histogram_and_a_tornado_are_images(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = ["--root", str(proj.root), "--db", str(proj.db_path), "query", "product", "-s", "lopsided"]
+    hist, tornado = tmp_path / "h.png", tmp_path / "t.png"
+    assert CliRunner().invoke(cli, [*base, "--samples", "5000", "--plot", str(hist)]).exit_code == 0
+    assert CliRunner().invoke(cli, [*base, "--sensitivity", "--plot", str(tornado)]).exit_code == 0
+    for path in (hist, tornado):
+        height, width = _image(path)
+        assert height > 100 and width > 300
+    refused = CliRunner().invoke(cli, [*base, "--plot", str(tmp_path / "x.png")])
+    assert refused.exit_code == 2 and "--plot draws --samples" in refused.stderr

@@ -1,0 +1,132 @@
+"""Charts as PNG or SVG files (matplotlib, Agg backend): a sweep's line chart or heatmap, a Monte Carlo
+histogram with its percentiles marked, and a sensitivity tornado. Axes are labelled in display units."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import KBError
+
+if TYPE_CHECKING:
+    from .engine import Swing
+    from .sweep import Sweep
+
+FORMATS = (".png", ".svg")
+MAX_LINES = 10  # a second axis with more values than this is drawn as a heatmap
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _check_path(path: Path) -> None:
+    if path.suffix.lower() not in FORMATS:
+        raise KBError(f"--plot {str(path)!r}: give a .png or .svg file name")
+
+
+def _label(name: str, unit: str) -> str:
+    return f"{name} ({unit})" if unit else name
+
+
+def _save(fig: Any, path: Path) -> None:
+    import io
+
+    from .yamlio import write_chunks
+
+    buf = io.BytesIO() if path.suffix.lower() == ".png" else io.StringIO()
+    fig.savefig(buf, format=path.suffix.lower()[1:], dpi=120, bbox_inches="tight")
+    _pyplot().close(fig)
+    data = buf.getvalue()
+    if isinstance(data, bytes):
+        write_bytes(path, data)
+    else:
+        write_chunks(path, [data])
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """A binary file whole or not at all (a unique temporary file renamed into place)."""
+    import os
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+def sweep_chart(s: Sweep, path: Path) -> None:
+    """One axis: a line. Two: a family of lines (up to 10 values of the second), else a heatmap."""
+    _check_path(path)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = s.axes[0]
+    if len(s.axes) == 1:
+        ax.plot(x.values, s.values, marker="o" if len(x.values) <= 30 else None)
+        ax.set_ylabel(_label(s.query, s.unit))
+    elif len(s.axes[1].values) <= MAX_LINES:
+        y = s.axes[1]
+        for j, v in enumerate(y.values):
+            ax.plot(x.values, s.values[:, j], label=f"{y.name} = {v:.4g} {y.unit}".rstrip())
+        ax.set_ylabel(_label(s.query, s.unit))
+        ax.legend(fontsize="small")
+    else:
+        y = s.axes[1]
+        mesh = ax.pcolormesh(x.values, y.values, s.values.T, shading="auto")
+        fig.colorbar(mesh, ax=ax, label=_label(s.query, s.unit))
+        ax.set_ylabel(_label(y.name, y.unit))
+        if y.log:
+            ax.set_yscale("log")
+    ax.set_xlabel(_label(x.name, x.unit))
+    if x.log:
+        ax.set_xscale("log")
+    ax.set_title(f"{s.query} [{s.scenario}]")
+    ax.grid(True, alpha=0.3)
+    _save(fig, path)
+
+
+def histogram(values: np.ndarray, unit: str, query: str, scenario: str, path: Path) -> None:
+    """The samples' histogram with p5, p50 and p95 marked."""
+    _check_path(path)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.hist(values, bins=60, color="#7a9cc6")
+    for q, style in ((5, ":"), (50, "-"), (95, ":")):
+        v = float(np.percentile(values, q))
+        ax.axvline(v, color="black", linestyle=style, linewidth=1)
+        ax.annotate(f"p{q} {v:.3g}", (v, ax.get_ylim()[1] * 0.95), rotation=90, va="top", ha="right", fontsize="small")
+    ax.set_xlabel(_label(query, unit))
+    ax.set_ylabel("samples")
+    ax.set_title(f"{query} [{scenario}]: {values.size} samples")
+    _save(fig, path)
+
+
+def tornado(swings: list[Swing], point: float, unit: str, query: str, scenario: str, path: Path,
+            factor: float) -> None:
+    """One bar per input from the result at its low end to the result at its high end, largest on top."""
+    _check_path(path)
+    if not swings:
+        raise KBError(f"{query} [{scenario}] has no ranged input with two finite ends: no tornado to draw")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 1 + 0.5 * len(swings)))
+    for i, w in enumerate(reversed(swings)):
+        lo, hi = sorted((w.at_low / factor, w.at_high / factor))
+        ax.barh(i, hi - lo, left=lo, color="#c67a7a")
+    ax.set_yticks(range(len(swings)), [w.name for w in reversed(swings)])
+    ax.axvline(point / factor, color="black", linewidth=1)
+    ax.set_xlabel(_label(query, unit))
+    ax.set_title(f"{query} [{scenario}]: one-at-a-time swings")
+    _save(fig, path)

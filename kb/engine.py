@@ -1,15 +1,10 @@
 """Evaluation: bind a query's inputs under a scenario, evaluate with intervals, keep the derivation.
 
-Interval method (corners). Every ranged leaf (a fact or assumption with bounds)
-is one quantity wherever it appears in the derivation. With k ranged leaves the
-whole derivation is evaluated once, vectorized, over an array holding the point
-value (index 0) and the 2**k corners of the input box; each result's interval
-is the min and max over the corners. This is exact for formulas monotone in each
-input over its range (products, quotients, sums, powers and roots of positive
-quantities: every formula here), and ``x / x`` is exactly 1. It is not exact for
-a formula with an interior extremum (e.g. ``x * (1 - x)`` over 0..1): Monte Carlo
-(planned) is the general method. A 90% interval is treated as its bounds here.
-One-sided bounds: ``>= a`` is [a, inf); ``<= b`` is [0, b] for b >= 0.
+A scenario resolves to a graph once (``resolve``): query nodes with their inputs bound to facts,
+assumptions, ``--set`` values or other queries' nodes; every ranged leaf is one quantity wherever it
+appears. Each formula is compiled to a vectorised numpy closure, and the whole graph is evaluated once
+over the arrays a method designs (:mod:`kb.methods`: the corners of the input box with sound bounds per
+node, Monte Carlo draws, one-at-a-time ends, a sweep's grid); index 0 is always the point value.
 """
 
 from __future__ import annotations
@@ -20,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import formula, intervals, sampling, units
+from . import formula, intervals, units
 from .definitions import Binding, Catalog, QueryDef, effective_bindings, input_unit
 from .errors import DimensionError, EvaluationError, KBError, NotFoundError
 from .rows import ClaimRow, SourceRow
@@ -28,9 +23,9 @@ from .selection import combine_claims
 from .values import Value
 
 if TYPE_CHECKING:
+    from .methods import Run
     from .store import Store
 
-MAX_RANGED = 16
 
 
 @dataclass
@@ -139,8 +134,6 @@ class Evaluator:
         self._sources: dict[str, SourceRow] | None = None
         self.seen_inputs: set[str] = set()
         self._facts: dict[tuple[Any, ...], tuple[ClaimRow, ...]] = {}  # one lookup per binding per evaluator
-        self._n = 1
-        self._samples: int | None = None  # the seed of a Monte Carlo evaluation in progress
         self.warnings: list[str] = []  # e.g. a --set value outside the plausible range of the fact it replaces
 
     @property
@@ -296,8 +289,17 @@ class Evaluator:
 
     # ---- evaluation
     def evaluate(self, query: str, scenario: str, samples: int | None = None, seed: int | None = None) -> Result:
-        """The query's point and interval: sound bounds over the inputs' ranges, or with ``samples`` the 5th to
-        95th percentiles of a Monte Carlo run (each input drawn once per sample; ``seed`` fixes the draws)."""
+        """The query's point and interval: sound bounds over the inputs' ranges (``Corners``), or with
+        ``samples`` the 5th to 95th percentiles of a Monte Carlo run (``MonteCarlo``; ``seed`` fixes the draws)."""
+        from .methods import Corners, MonteCarlo
+
+        root, leaves = self._graph(query, scenario)
+        method: Corners | MonteCarlo = MonteCarlo(samples, seed) if samples else Corners()
+        run = method.design(leaves)
+        ranged = {k for k, leaf in leaves.items() if leaf.ranged}
+        return self._result(query, root, run, method, ranged, {})
+
+    def _graph(self, query: str, scenario: str) -> tuple[QNode, dict[str, Leaf]]:
         root = self.resolve(query, scenario)
         unknown = sorted({k for k in self.overrides if isinstance(k, str)} - self.seen_inputs)
         if unknown:
@@ -305,51 +307,20 @@ class Evaluator:
                                 hint=f"--set names an input of the derivation of {query}")
         leaves: dict[str, Leaf] = {}
         _collect(root, leaves)
-        ranged = [k for k, leaf in leaves.items() if leaf.ranged]
-        self._samples = None
-        if samples:
-            return self._sampled(query, root, leaves, samples, sampling.DEFAULT_SEED if seed is None else seed)
-        if len(ranged) > MAX_RANGED:
-            raise EvaluationError(f"{len(ranged)} ranged inputs: the corner method is limited to {MAX_RANGED}")
-        n = 1 + 2 ** len(ranged)
-        arrays: dict[str, np.ndarray] = {}
-        self._box = {k: _ends(leaves[k]) for k in ranged}  # a one-sided input: [a, inf) or [0, b]
-        self._points = {k: leaf.point for k, leaf in leaves.items()}
-        self._leaves = leaves
-        self._trees: dict[int, tuple[formula.Node, Any]] = {}
-        # corners where an input sits at an infinite end (>= a: infinity): a result bound reached only there
-        # is a limit, not a value (x / n for n >= 50000 tends to 0), so the result is one-sided
-        self._open = np.zeros(n, dtype=bool)
-        for key, leaf in leaves.items():
-            arr = np.full(n, leaf.point, dtype=float)
-            if leaf.ranged:
-                j = ranged.index(key)
-                lo, hi = self._box[key]
-                corner = (np.arange(n - 1) >> j) & 1
-                arr[1:] = np.where(corner == 1, hi, lo)
-                self._open[1:] |= ((corner == 1) & np.isinf(hi)) | ((corner == 0) & np.isinf(lo))
-            arrays[key] = arr
-        values: dict[int, np.ndarray] = {}
-        self._n = n
-        return self._result(query, root, arrays, values, set(ranged))
+        return root, leaves
 
     def sensitivity(self, query: str, scenario: str) -> list[Swing]:
         """Each ranged input's one-at-a-time swing: the result with that input at its low end and at its high
         end, every other input at its point; largest first. ``share`` is its squared swing over the sum of
         squared swings (a variance-like share of the spread). One-sided inputs have no finite swing: skipped."""
-        root = self.resolve(query, scenario)
-        leaves: dict[str, Leaf] = {}
-        _collect(root, leaves)
-        ranged = [k for k, leaf in sorted(leaves.items()) if leaf.low is not None and leaf.high is not None]
-        n = 1 + 2 * len(ranged)
-        arrays = {k: np.full(n, leaf.point, dtype=float) for k, leaf in leaves.items()}
-        for i, k in enumerate(ranged):
-            arrays[k][1 + 2 * i], arrays[k][2 + 2 * i] = leaves[k].low, leaves[k].high
-        self._open, self._n, self._samples = np.zeros(n, dtype=bool), n, None
-        out = self._array(root, arrays, {})
+        from .methods import OneAtATime
+
+        root, leaves = self._graph(query, scenario)
+        method = OneAtATime()
+        out = method.design(leaves).array(root)
         names = _input_names(root)
         swings = [Swing(names.get(k, k), leaves[k], float(out[1 + 2 * i]), float(out[2 + 2 * i]))
-                  for i, k in enumerate(ranged)]
+                  for i, k in enumerate(method.inputs)]
         total = sum(w.swing ** 2 for w in swings)
         for w in swings:
             w.share = w.swing ** 2 / total if total else 0.0
@@ -358,98 +329,34 @@ class Evaluator:
     def points(self, root: QNode, given: Mapping[str, np.ndarray]) -> np.ndarray:
         """The root's values at many points: the leaves named in ``given`` (by key) take those SI values,
         every other leaf its point (a sweep)."""
+        from .methods import Grid
+
         leaves: dict[str, Leaf] = {}
         _collect(root, leaves)
-        n = 1 + len(next(iter(given.values())))
-        arrays = {}
-        for key, leaf in leaves.items():
-            arr = np.full(n, leaf.point, dtype=float)
-            if key in given:
-                arr[1:] = given[key]
-            arrays[key] = arr
-        self._open, self._n, self._samples = np.zeros(n, dtype=bool), n, None
-        return self._array(root, arrays, {})[1:]
+        return Grid(given).design(leaves).array(root)[1:]
 
-    def _sampled(self, query: str, root: QNode, leaves: dict[str, Leaf], samples: int, seed: int) -> Result:
-        rng = np.random.default_rng(seed)
-        n = 1 + samples
-        arrays = {}
-        for key in sorted(leaves):  # one draw per input, in a fixed order: the same seed, the same numbers
-            leaf = leaves[key]
-            arr = np.empty(n)
-            arr[0] = leaf.point
-            arr[1:] = sampling.draw(key.split(":")[-1], leaf.interval_kind, leaf.point, leaf.low, leaf.high,
-                                    samples, rng)
-            arrays[key] = arr
-        self._open = np.zeros(n, dtype=bool)
-        self._n = n
-        self._samples = seed
-        return self._result(query, root, arrays, {}, {k for k, leaf in leaves.items() if leaf.ranged})
+    def _result(self, name: str, node: Leaf | QNode, run: Run, method: Any, ranged: set[str],
+                trees: dict[int, tuple[formula.Node, Any]]) -> Result:
+        from .methods import MonteCarlo
 
-    def _array(self, node: Leaf | QNode, arrays: dict[str, np.ndarray], values: dict[int, np.ndarray]) -> np.ndarray:
-        if isinstance(node, Leaf):
-            return arrays[node.key]
-        if id(node) not in values:
-            env = {name: self._array(child, arrays, values) for name, child in node.inputs}
-            shown = ", ".join(f"{name} = {env[name][0]:.4g}" for name, _ in node.inputs)
-            try:
-                with np.errstate(over="ignore", under="ignore"):  # overflow is caught below, with a clear message
-                    out = np.broadcast_to(np.asarray(node.compiled(env), dtype=float), (self._n,))
-            except EvaluationError as exc:
-                raise EvaluationError(f"{exc.message} (query {node.query.name}, scenario {node.scenario}; inputs {shown})") from None
-            if np.isinf(out[0]):
-                raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} overflows: the result is "
-                                      f"not a finite number (inputs {shown})")
-            if np.isnan(out[~self._open]).any():  # at an infinite end (inf / inf) it is a limit: bounded below
-                raise EvaluationError(
-                    f"query {node.query.name} in scenario {node.scenario} is undefined for some values of its inputs (a corner of their ranges, a sample or a sweep point)")
-            values[id(node)] = out
-        return values[id(node)]
-
-    def _result(self, name: str, node: Leaf | QNode, arrays: dict[str, np.ndarray],
-                values: dict[int, np.ndarray], ranged: set[str]) -> Result:
-        arr = self._array(node, arrays, values)
+        arr = run.array(node)
         point = float(arr[0])
         if isinstance(node, Leaf):
             return Result(name, node.kind, point, node.low, node.high, node.unit, node, meaning=LEAF_MEANING.get(
                 node.interval_kind) if node.ranged else None)
-        children = [self._result(n, c, arrays, values, ranged) for n, c in node.inputs]
-        low = high = None
-        meaning = method = None
-        if self._samples is not None and _depends_on_ranged(node, ranged):
-            drawn = arr[1:]
-            stats = sampling.summary(drawn, units.si_factor(node.query.display_unit), self._samples)
-            low, high = (float(x) for x in np.percentile(drawn, [5, 95]))
-            return Result(name, "query", point, low, high, node.query.display_unit, node, children,
-                          meaning="samples_p5_p95", samples=stats, draws=drawn)
-        if _depends_on_ranged(node, ranged):
-            tree, fn = self._tree(node)
-            box = {k: self._box[k] for k in sorted(formula.names_in(tree)) if k in self._box}
-            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-            limit_lo, limit_hi = bool(self._open[arr == lo].all()), bool(self._open[arr == hi].all())
-            if box:
-                found = intervals.bounds(tree, fn, box, self._points, (lo, hi))
-                limit_lo, limit_hi = limit_lo and found.low == lo, limit_hi and found.high == hi
-                lo, hi, method = found.low, found.high, found.method
-            low = None if lo == -np.inf or limit_lo else lo
-            high = None if hi == np.inf or limit_hi else hi
-            if low is not None and high is not None and abs(high - low) <= 1e-12 * max(abs(low), abs(high)):
-                low = high = None  # x / x: one value however the inputs vary
-                method = None
-            if low is not None or high is not None:
-                used = [self._leaves[k] for k in box]
-                meaning = ("ci90" if any(leaf.interval_kind == "ci90" for leaf in used) else
-                           "at_most" if low is None else "at_least" if high is None else "bounds")
-        return Result(name, "query", point, low, high, node.query.display_unit, node, children,
-                      meaning=meaning, bounds_method=method)
-
-    def _tree(self, node: QNode) -> tuple[formula.Node, Any]:
-        """The node's formula with every input replaced by what it is bound to (down to the leaves, named by
-        their keys), simplified, and compiled: one function of the leaves for the sound bounds."""
-        if id(node) not in self._trees:
-            tree = intervals.simplify(_inline(node))
-            self._trees[id(node)] = (tree, formula.compile_node(tree))
-        return self._trees[id(node)]
+        children = [self._result(n, c, run, method, ranged, trees) for n, c in node.inputs]
+        unit = node.query.display_unit
+        if not _depends_on_ranged(node, ranged):
+            return Result(name, "query", point, None, None, unit, node, children)
+        if isinstance(method, MonteCarlo):
+            got = method.summarise(arr, unit)
+        else:
+            if id(node) not in trees:  # the node as one formula of the leaves, for its sound bounds
+                tree = intervals.simplify(_inline(node))
+                trees[id(node)] = (tree, formula.compile_node(tree))
+            got = method.summarise(run, arr, *trees[id(node)])
+        return Result(name, "query", point, got.low, got.high, unit, node, children, meaning=got.meaning,
+                      bounds_method=got.bounds_method, samples=got.samples, draws=got.draws)
 
 
 @dataclass
@@ -468,12 +375,6 @@ class Swing:
 
 
 LEAF_MEANING = {"range": "bounds", "ci90": "ci90", "at_least": "at_least", "at_most": "at_most"}
-
-
-def _ends(leaf: Leaf) -> tuple[float, float]:
-    """The input box's edge for one ranged leaf: ``>= a`` is [a, inf); ``<= b`` is [0, b] for b >= 0."""
-    lo = leaf.low if leaf.low is not None else (0.0 if leaf.point >= 0 else -np.inf)
-    return lo, leaf.high if leaf.high is not None else np.inf
 
 
 def _inline(node: Leaf | QNode) -> formula.Node:

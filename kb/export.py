@@ -3,6 +3,7 @@ written in chunks as it is read, so memory stays flat however many facts there a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -72,10 +73,11 @@ def _head(store: Store) -> dict[str, Any]:
 
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .,/()%+@&'-]*")  # a word YAML reads back as this very string
-_UNPRINTABLE = re.compile("[\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")  # not allowed raw in YAML
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")  # not raw in YAML (or line breaks to it)
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 
 
+@functools.lru_cache(maxsize=1 << 16)  # entity ids, sources, units, dates repeat across facts
 def _scalar(value: str) -> str:
     """A string as a YAML scalar: plain where it is a safe word, else double-quoted (JSON's escapes are
     YAML's), so any text, line breaks and all, reads back exactly."""

@@ -1,0 +1,186 @@
+"""The ways of evaluating a derivation, side by side. Each designs the input arrays (index 0 is always the
+point) and summarises a query node's output array as an interval that says what it means:
+
+- ``Corners``: the point and the 2**k corners of the input box; sound bounds per node (certified monotone
+  by interval gradients, else interval branch and bound: :mod:`kb.intervals`);
+- ``MonteCarlo``: N draws of each input (:mod:`kb.sampling`), the 5th to 95th percentiles;
+- ``OneAtATime``: each ranged input at its low and its high end, the others at their points (sensitivity);
+- ``Grid``: given values of some inputs (a sweep).
+
+The engine resolves a scenario to a graph once, compiles each formula to a vectorised closure that shares
+each leaf, and evaluates it over the method's arrays; the per-run state lives in a :class:`Run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import intervals, sampling, units
+from .errors import EvaluationError
+
+if TYPE_CHECKING:
+    from .engine import Leaf, QNode
+
+MAX_RANGED = 16
+
+
+@dataclass
+class Summary:
+    low: float | None
+    high: float | None
+    meaning: str | None = None  # bounds | ci90 | samples_p5_p95 | at_least | at_most
+    bounds_method: str | None = None  # monotone | branch-and-bound | interval
+    samples: dict[str, Any] | None = None
+    draws: np.ndarray | None = None
+
+
+@dataclass
+class Run:
+    """One evaluation's state: the design's input arrays and each node's computed array."""
+
+    n: int
+    arrays: dict[str, np.ndarray]  # leaf key -> values (SI)
+    open: np.ndarray  # design points where an input sits at an infinite end (a limit, not a value)
+    values: dict[int, np.ndarray] = field(default_factory=dict)  # id(QNode) -> its values
+
+    def array(self, node: Leaf | QNode) -> np.ndarray:
+        from .engine import Leaf
+
+        if isinstance(node, Leaf):
+            return self.arrays[node.key]
+        if id(node) not in self.values:
+            env = {name: self.array(child) for name, child in node.inputs}
+            shown = ", ".join(f"{name} = {env[name][0]:.4g}" for name, _ in node.inputs)
+            try:
+                with np.errstate(over="ignore", under="ignore"):  # overflow is caught below, with a clear message
+                    out = np.broadcast_to(np.asarray(node.compiled(env), dtype=float), (self.n,))
+            except EvaluationError as exc:
+                raise EvaluationError(f"{exc.message} (query {node.query.name}, scenario {node.scenario}; "
+                                      f"inputs {shown})") from None
+            if np.isinf(out[0]):
+                raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} overflows: the result is "
+                                      f"not a finite number (inputs {shown})")
+            if np.isnan(out[~self.open]).any():  # at an infinite end (inf / inf) it is a limit: left to the bounds
+                raise EvaluationError(
+                    f"query {node.query.name} in scenario {node.scenario} is undefined for some values of its inputs "
+                    "(a corner of their ranges, a sample or a sweep point)")
+            self.values[id(node)] = out
+        return self.values[id(node)]
+
+
+def _filled(leaves: Mapping[str, Leaf], n: int) -> dict[str, np.ndarray]:
+    return {k: np.full(n, leaf.point, dtype=float) for k, leaf in leaves.items()}
+
+
+def ends(leaf: Leaf) -> tuple[float, float]:
+    """The input box's edge for one ranged leaf: ``>= a`` is [a, inf); ``<= b`` is [0, b] for b >= 0."""
+    lo = leaf.low if leaf.low is not None else (0.0 if leaf.point >= 0 else -np.inf)
+    return lo, leaf.high if leaf.high is not None else np.inf
+
+
+class Corners:
+    """The point and every corner of the input box; sound bounds per node."""
+
+    def __init__(self) -> None:
+        self.box: dict[str, tuple[float, float]] = {}
+        self.points: dict[str, float] = {}
+        self.leaves: Mapping[str, Leaf] = {}
+
+    def design(self, leaves: Mapping[str, Leaf]) -> Run:
+        ranged = [k for k, leaf in leaves.items() if leaf.ranged]
+        if len(ranged) > MAX_RANGED:
+            raise EvaluationError(f"{len(ranged)} ranged inputs: the corner method is limited to {MAX_RANGED}; "
+                                  "use --samples, or give some inputs as points")
+        n = 1 + 2 ** len(ranged)
+        self.box = {k: ends(leaves[k]) for k in ranged}
+        self.points = {k: leaf.point for k, leaf in leaves.items()}
+        self.leaves = leaves
+        arrays = _filled(leaves, n)
+        # a result bound reached only where an input is at an infinite end is a limit (x / n, n >= 50000: 0)
+        is_open = np.zeros(n, dtype=bool)
+        for j, key in enumerate(ranged):
+            lo, hi = self.box[key]
+            corner = (np.arange(n - 1) >> j) & 1
+            arrays[key][1:] = np.where(corner == 1, hi, lo)
+            is_open[1:] |= ((corner == 1) & np.isinf(hi)) | ((corner == 0) & np.isinf(lo))
+        return Run(n, arrays, is_open)
+
+    def summarise(self, run: Run, arr: np.ndarray, tree: Any, fn: Any) -> Summary:
+        from . import formula
+
+        box = {k: self.box[k] for k in sorted(formula.names_in(tree)) if k in self.box}
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        limit_lo, limit_hi = bool(run.open[arr == lo].all()), bool(run.open[arr == hi].all())
+        method = None
+        if box:
+            found = intervals.bounds(tree, fn, box, self.points, (lo, hi))
+            limit_lo, limit_hi = limit_lo and found.low == lo, limit_hi and found.high == hi
+            lo, hi, method = found.low, found.high, found.method
+        low = None if lo == -np.inf or limit_lo else lo
+        high = None if hi == np.inf or limit_hi else hi
+        if low is not None and high is not None and abs(high - low) <= 1e-12 * max(abs(low), abs(high)):
+            return Summary(None, None)  # x / x: one value however the inputs vary
+        if low is None and high is None:
+            return Summary(None, None, bounds_method=method)
+        used = [self.leaves[k] for k in box]
+        meaning = ("ci90" if any(leaf.interval_kind == "ci90" for leaf in used) else
+                   "at_most" if low is None else "at_least" if high is None else "bounds")
+        return Summary(low, high, meaning, method)
+
+
+class MonteCarlo:
+    """``samples`` draws of each input, once per sample; the 5th to 95th percentiles."""
+
+    def __init__(self, samples: int, seed: int | None = None) -> None:
+        self.samples = samples
+        self.seed = sampling.DEFAULT_SEED if seed is None else seed
+
+    def design(self, leaves: Mapping[str, Leaf]) -> Run:
+        rng = np.random.default_rng(self.seed)
+        n = 1 + self.samples
+        arrays = _filled(leaves, n)
+        for key in sorted(leaves):  # one draw per input, in a fixed order: the same seed, the same numbers
+            leaf = leaves[key]
+            arrays[key][1:] = sampling.draw(key.split(":")[-1], leaf.interval_kind, leaf.point, leaf.low,
+                                            leaf.high, self.samples, rng)
+        return Run(n, arrays, np.zeros(n, dtype=bool))
+
+    def summarise(self, arr: np.ndarray, display_unit: str) -> Summary:
+        drawn = arr[1:]
+        low, high = (float(x) for x in np.percentile(drawn, [5, 95]))
+        return Summary(low, high, "samples_p5_p95", samples=sampling.summary(drawn, units.si_factor(display_unit),
+                                                                             self.seed), draws=drawn)
+
+
+class OneAtATime:
+    """Each input with two finite ends at its low end, then its high end, the others at their points."""
+
+    def __init__(self) -> None:
+        self.inputs: list[str] = []
+
+    def design(self, leaves: Mapping[str, Leaf]) -> Run:
+        self.inputs = [k for k, leaf in sorted(leaves.items()) if leaf.low is not None and leaf.high is not None]
+        n = 1 + 2 * len(self.inputs)
+        arrays = _filled(leaves, n)
+        for i, k in enumerate(self.inputs):
+            arrays[k][1 + 2 * i], arrays[k][2 + 2 * i] = leaves[k].low, leaves[k].high
+        return Run(n, arrays, np.zeros(n, dtype=bool))
+
+
+class Grid:
+    """Given values (SI) of some leaves, by key; every other leaf at its point."""
+
+    def __init__(self, given: Mapping[str, np.ndarray]) -> None:
+        self.given = given
+
+    def design(self, leaves: Mapping[str, Leaf]) -> Run:
+        n = 1 + len(next(iter(self.given.values())))
+        arrays = _filled(leaves, n)
+        for key, values in self.given.items():
+            if key in arrays:
+                arrays[key][1:] = values
+        return Run(n, arrays, np.zeros(n, dtype=bool))

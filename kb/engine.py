@@ -297,7 +297,7 @@ class Evaluator:
         method: Corners | MonteCarlo = MonteCarlo(samples, seed) if samples else Corners()
         run = method.design(leaves)
         ranged = {k for k, leaf in leaves.items() if leaf.ranged}
-        return self._result(query, root, run, method, ranged, {})
+        return self._result(query, root, run, method, ranged, {}, top=True)
 
     def _graph(self, query: str, scenario: str) -> tuple[QNode, dict[str, Leaf]]:
         root = self.resolve(query, scenario)
@@ -336,7 +336,7 @@ class Evaluator:
         return Grid(given).design(leaves).array(root)[1:]
 
     def _result(self, name: str, node: Leaf | QNode, run: Run, method: Any, ranged: set[str],
-                trees: dict[int, tuple[formula.Node, Any]]) -> Result:
+                trees: dict[int, tuple[formula.Node, Any]], top: bool = False) -> Result:
         from .methods import MonteCarlo
 
         arr = run.array(node)
@@ -349,7 +349,7 @@ class Evaluator:
         if not _depends_on_ranged(node, ranged):
             return Result(name, "query", point, None, None, unit, node, children)
         if isinstance(method, MonteCarlo):
-            got = method.summarise(arr, unit)
+            got = method.summarise(arr, unit, top)
         else:
             if id(node) not in trees:  # the node as one formula of the leaves, for its sound bounds
                 tree = intervals.simplify(_inline(node))

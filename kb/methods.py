@@ -64,7 +64,8 @@ class Run:
             if np.isinf(out[0]):
                 raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} overflows: the result is "
                                       f"not a finite number (inputs {shown})")
-            if np.isnan(out[~self.open]).any():  # at an infinite end (inf / inf) it is a limit: left to the bounds
+            defined = out[~self.open] if self.open.any() else out  # at an infinite end (inf / inf): a limit
+            if np.isnan(defined).any():
                 raise EvaluationError(
                     f"query {node.query.name} in scenario {node.scenario} is undefined for some values of its inputs "
                     "(a corner of their ranges, a sample or a sweep point)")
@@ -72,8 +73,10 @@ class Run:
         return self.values[id(node)]
 
 
-def _filled(leaves: Mapping[str, Leaf], n: int) -> dict[str, np.ndarray]:
-    return {k: np.full(n, leaf.point, dtype=float) for k, leaf in leaves.items()}
+def _filled(leaves: Mapping[str, Leaf], n: int, varied: set[str] | None = None) -> dict[str, np.ndarray]:
+    """Each leaf's array: ``n`` copies of its point for a leaf the design varies (all, by default); one
+    value for the others, which numpy broadcasts (a million samples need no million copies of a constant)."""
+    return {k: np.full(n if varied is None or k in varied else 1, leaf.point, dtype=float) for k, leaf in leaves.items()}
 
 
 def ends(leaf: Leaf) -> tuple[float, float]:
@@ -142,18 +145,22 @@ class MonteCarlo:
     def design(self, leaves: Mapping[str, Leaf]) -> Run:
         rng = np.random.default_rng(self.seed)
         n = 1 + self.samples
-        arrays = _filled(leaves, n)
-        for key in sorted(leaves):  # one draw per input, in a fixed order: the same seed, the same numbers
+        drawn = {k for k, leaf in leaves.items() if leaf.ranged}
+        arrays = _filled(leaves, n, drawn)
+        for key in sorted(drawn):  # one draw per input, in a fixed order: the same seed, the same numbers
             leaf = leaves[key]
             arrays[key][1:] = sampling.draw(key.split(":")[-1], leaf.interval_kind, leaf.point, leaf.low,
                                             leaf.high, self.samples, rng)
         return Run(n, arrays, np.zeros(n, dtype=bool))
 
-    def summarise(self, arr: np.ndarray, display_unit: str) -> Summary:
-        drawn = arr[1:]
-        low, high = (float(x) for x in np.percentile(drawn, [5, 95]))
-        return Summary(low, high, "samples_p5_p95", samples=sampling.summary(drawn, units.si_factor(display_unit),
-                                                                             self.seed), draws=drawn)
+    STEP_SAMPLES = 100_000  # a step of the derivation (not the result asked for) is summarised from these
+
+    def summarise(self, arr: np.ndarray, display_unit: str, top: bool = True) -> Summary:
+        """The percentiles of a node's draws: all of them for the result, the first 100,000 for a step."""
+        drawn = arr[1:] if top else arr[1:1 + self.STEP_SAMPLES]
+        stats = sampling.summary(drawn, units.si_factor(display_unit), self.seed)  # one partition per node
+        f = units.si_factor(display_unit)
+        return Summary(float(stats["p5"]) * f, float(stats["p95"]) * f, "samples_p5_p95", samples=stats, draws=drawn)
 
 
 class OneAtATime:
@@ -179,7 +186,7 @@ class Grid:
 
     def design(self, leaves: Mapping[str, Leaf]) -> Run:
         n = 1 + len(next(iter(self.given.values())))
-        arrays = _filled(leaves, n)
+        arrays = _filled(leaves, n, set(self.given))
         for key, values in self.given.items():
             if key in arrays:
                 arrays[key][1:] = values

@@ -36,19 +36,18 @@ def _label(name: str, unit: str) -> str:
     return f"{name} ({unit})" if unit else name
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Any, path: Path | None) -> bytes:
+    """The figure as PNG or SVG bytes, written atomically to ``path`` if given (PNG when ``path`` is None)."""
     import io
 
-    from .yamlio import write_chunks
-
-    buf = io.BytesIO() if path.suffix.lower() == ".png" else io.StringIO()
-    fig.savefig(buf, format=path.suffix.lower()[1:], dpi=120, bbox_inches="tight")
+    fmt = path.suffix.lower()[1:] if path is not None else "png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight", metadata={"Software": None} if fmt == "png" else None)
     _pyplot().close(fig)
     data = buf.getvalue()
-    if isinstance(data, bytes):
+    if path is not None:
         write_bytes(path, data)
-    else:
-        write_chunks(path, [data])
+    return data
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -68,9 +67,10 @@ def write_bytes(path: Path, data: bytes) -> None:
         raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
-def sweep_chart(s: Sweep, path: Path) -> None:
+def sweep_chart(s: Sweep, path: Path | None = None) -> bytes:
     """One axis: a line. Two: a family of lines (up to 10 values of the second), else a heatmap."""
-    _check_path(path)
+    if path is not None:
+        _check_path(path)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     x = s.axes[0]
@@ -95,12 +95,13 @@ def sweep_chart(s: Sweep, path: Path) -> None:
         ax.set_xscale("log")
     ax.set_title(f"{s.query} [{s.scenario}]")
     ax.grid(True, alpha=0.3)
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def histogram(values: np.ndarray, unit: str, query: str, scenario: str, path: Path) -> None:
+def histogram(values: np.ndarray, unit: str, query: str, scenario: str, path: Path | None = None) -> bytes:
     """The samples' histogram with p5, p50 and p95 marked."""
-    _check_path(path)
+    if path is not None:
+        _check_path(path)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.hist(values, bins=60, color="#7a9cc6")
@@ -111,7 +112,7 @@ def histogram(values: np.ndarray, unit: str, query: str, scenario: str, path: Pa
     ax.set_xlabel(_label(query, unit))
     ax.set_ylabel("samples")
     ax.set_title(f"{query} [{scenario}]: {values.size} samples")
-    _save(fig, path)
+    return _save(fig, path)
 
 
 def tornado(swings: list[Swing], point: float, unit: str, query: str, scenario: str, path: Path,

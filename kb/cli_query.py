@@ -144,6 +144,8 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
         raise click.UsageError("--seed goes with --samples N")
     if plot and not (samples or sensitivity):
         raise click.UsageError("--plot draws --samples (a histogram) or --sensitivity (a tornado); `kb sweep` draws sweeps")
+    if plot:
+        _check_plot(plot)
     if samples and across:
         raise click.UsageError("--samples and --across: give one")
     if across:
@@ -157,6 +159,8 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
         return
     result = evaluator.evaluate(query_name, scenario, samples=samples, seed=seed)
     _check_unit(result, unit, query_name)
+    if plot and result.draws is None:
+        raise click.UsageError(f"{query_name} [{scenario}] has no ranged input: there is no distribution to draw")
     for warning in evaluator.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -171,11 +175,18 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
         from .charts import histogram
         from .units import si_factor
 
-        if result.draws is None:
-            raise click.UsageError(f"{query_name} [{scenario}] has no ranged input: there is no distribution to draw")
         shown = unit or result.unit
         histogram(result.draws / si_factor(shown), shown, query_name, scenario, Path(plot))
         click.echo(f"Drew {plot}", err=as_json)
+
+
+def _check_plot(plot: str) -> None:
+    from pathlib import Path
+
+    from .charts import FORMATS
+
+    if Path(plot).suffix.lower() not in FORMATS:
+        raise click.UsageError(f"--plot {plot!r}: give a .png or .svg file name")
 
 
 def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | None, as_json: bool,
@@ -210,7 +221,8 @@ def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | Non
         return
     click.echo(f"{query_name} [{scenario}]: one-at-a-time swings (each input from its low to its high end, the "
                f"others at their points), largest first")
-    click.echo(table(["INPUT", "RANGE", f"AT LOW ({shown})", f"AT HIGH ({shown})", "SHARE"],
+    in_unit = f" ({shown})" if shown else ""
+    click.echo(table(["INPUT", "RANGE", f"AT LOW{in_unit}", f"AT HIGH{in_unit}", "SHARE"],
                      [[w.name, interval(w.leaf.point / si_factor(w.leaf.unit), w.leaf.low / si_factor(w.leaf.unit),
                                         w.leaf.high / si_factor(w.leaf.unit), w.leaf.unit),
                        interval(w.at_low / f, None, None, ""), interval(w.at_high / f, None, None, ""),
@@ -341,6 +353,8 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
+    if plot:
+        _check_plot(plot)
     axes = [parse_axis(v, log) for v in varied]
     overrides = _overrides(sets)
     clash = [a.name for a in axes if a.name in overrides]

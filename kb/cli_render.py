@@ -28,10 +28,14 @@ def templates(project: Project, as_json: bool) -> None:
     click.echo(table(["NAME", "TITLE"], [[t.name, t.title] for t in found]) if found else "No templates.")
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, charts: dict[str, bytes] | None = None) -> None:
+    """The markdown, and the charts it links to beside it (charts first: the link never dangles)."""
+    from .charts import write_bytes
     from .yamlio import write_text
 
     write_text(path, text, make_parents=True)
+    for name, png in (charts or {}).items():
+        write_bytes(path.parent / name, png)
 
 
 def _print_drift(name: str, d: Any) -> None:
@@ -91,18 +95,21 @@ def render(project: Project, template: str | None, scenario: str | None, output:
         results = [rendering.render(project, t, scenario) for t in found]  # all or nothing: render first
         for r in results:
             path = Path(output) / f"{r.template.name}.md"
-            _write(path, r.text)
+            _write(path, r.text, r.charts)
             manifest.record(project, r, str(path))
             click.echo(f"Rendered {r.template.name} -> {path}")
         return
     r = rendering.render(project, rendering.find_template(project, template), scenario)  # type: ignore[arg-type]
     if output:
-        _write(Path(output), r.text)
+        _write(Path(output), r.text, r.charts)
         manifest.record(project, r, output)
         click.echo(f"Rendered {r.template.name} -> {output}")
     else:
         manifest.record(project, r, None)
         click.echo(r.text, nl=False)
+        if r.charts:
+            click.echo(f"note: {len(r.charts)} chart(s) not written ({', '.join(r.charts)}): render with -o FILE to "
+                       "write them beside it", err=True)
 
 
 @cli.command()

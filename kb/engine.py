@@ -295,6 +295,8 @@ class Evaluator:
 
         root, leaves = self._graph(query, scenario)
         method: Corners | MonteCarlo = MonteCarlo(samples, seed) if samples else Corners()
+        if isinstance(method, MonteCarlo):
+            method.names = _input_names(root)
         run = method.design(leaves)
         ranged = {k for k, leaf in leaves.items() if leaf.ranged}
         return self._result(query, root, run, method, ranged, {}, top=True)

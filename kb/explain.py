@@ -98,6 +98,20 @@ def shown(r: Result, unit: str | None = None, digits: int = 3) -> str:
     return interval(value, low, high, unit, digits)
 
 
+RANGE_FROM = {
+    "monotone": "the range: the corners of the ranged inputs, the derivation being monotone in each",
+    "branch-and-bound": "the range: interval branch and bound over the ranged inputs (outward, to 1e-9)",
+    "interval": "the range: interval arithmetic over the ranged inputs (sound, perhaps wider than the true range)",
+}
+
+
+def _sampled(step: Result) -> str:
+    if not step.samples:
+        return ""
+    s = step.samples
+    return f"the 5th to 95th percentile of {s['n']} samples (seed {s['seed']})"
+
+
 def meaning_note(r: Result, unit: str | None = None) -> str:
     """What a result's interval is, when it is not plain bounds: `` (90% interval of the inputs, as bounds)``,
     `` (5th to 95th percentile of 100000 samples, seed 1; median ...)``."""
@@ -190,7 +204,7 @@ def explain(r: Result, unit: str | None = None) -> str:
 
     visit(r, r.scenario)
     q = r.node.query if isinstance(r.node, QNode) else None
-    lines = [f"{r.name} under scenario {r.scenario}: {shown(r, unit)}"]
+    lines = [f"{r.name} under scenario {r.scenario}: {shown(r, unit)}{meaning_note(r, unit)}"]
     if q:
         lines.append(f"  {q.description}")
     citations: dict[str, int] = {}
@@ -237,7 +251,8 @@ def explain(r: Result, unit: str | None = None) -> str:
         lines.append(f"       = {substituted(step)}")
         lines.append(f"       = {shown(step, unit if step is r else None)}")
         if step.low is not None or step.high is not None:
-            lines.append(f"       (point value {_point(step)}; the range comes from the corners of the ranged inputs)")
+            lines.append(f"       (point value {_point(step)}; {RANGE_FROM.get(step.bounds_method or '', '')}"
+                         f"{_sampled(step)})")
     if citations:
         lines += ["", "Sources:"]
         lines += [f"  [{n}] {text}" for text, n in citations.items()]

@@ -11,8 +11,9 @@ this module proves that, or finds sound bounds when it is not:
    are at corners (certificate ``monotone``);
 3. otherwise branch and bound: the box is bisected, each piece enclosed by interval arithmetic (and
    certified monotone where it can be, so its extreme is exact), until the best value attained and
-   the best bound agree to a relative 1e-9 (``branch-and-bound``); a box with an infinite end is
-   enclosed by interval arithmetic alone (``interval``), which is sound but may be wider.
+   the best bound agree to a relative 1e-9 (``branch-and-bound``, the bound reported outward); if
+   the budget of boxes runs out first, or a box has an infinite end, the bound is interval
+   arithmetic's (``interval``): sound, but it may be wider than the true range.
 
 Everything is vectorised over the boxes with numpy; values are SI floats.
 """
@@ -116,10 +117,12 @@ def _mul(a: IV, b: IV) -> IV:
 
 
 def _recip(b: IV) -> IV:
+    """1 / [lo, hi]: [1/hi, 1/lo]; [1/hi, inf) when lo is 0, (-inf, 1/lo] when hi is 0; unbounded across 0."""
     lo, hi = b
-    spans = (lo <= 0) & (hi >= 0)
+    spans = (lo < 0) & (hi > 0) | ((lo == 0) & (hi == 0))
     with np.errstate(divide="ignore"):
-        rlo, rhi = 1 / hi, 1 / lo
+        rlo = np.where(hi == 0, -np.inf, 1 / np.where(hi == 0, 1, hi))
+        rhi = np.where(lo == 0, np.inf, 1 / np.where(lo == 0, 1, lo))
     return np.where(spans, -np.inf, rlo), np.where(spans, np.inf, rhi)
 
 
@@ -291,9 +294,15 @@ def bounds(tree: Node, fn: Callable[[dict[str, Arr]], Arr], box: dict[str, tuple
         return Bounds(known[0], known[1], "monotone")
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         return Bounds(min(known[0], float(iv[0][0])), max(known[1], float(iv[1][0])), "interval")
-    low = -_extreme(tree, fn, names, lo, hi, point, -1.0, -known[0])
-    high = _extreme(tree, fn, names, lo, hi, point, 1.0, known[1])
-    return Bounds(min(low, known[0]), max(high, known[1]), "branch-and-bound")
+    method = "branch-and-bound"
+    ends = []
+    for sense, seen in ((-1.0, -known[0]), (1.0, known[1])):
+        try:
+            ends.append(sense * _extreme(tree, fn, names, lo, hi, point, sense, seen))
+        except _Unconverged as stop:  # the budget ran out first: a sound bound, perhaps wider than the range
+            ends.append(sense * stop.bound)
+            method = "interval"
+    return Bounds(min(ends[0], known[0]), max(ends[1], known[1]), method)
 
 
 def _extreme(tree: Node, fn: Callable[[dict[str, Arr]], Arr], names: list[str], lo0: Arr, hi0: Arr,
@@ -321,9 +330,9 @@ def _extreme(tree: Node, fn: Callable[[dict[str, Arr]], Arr], names: list[str], 
         tol = TOLERANCE * max(abs(best), 1e-300)
         keep = ~ok & (bound > best + tol)
         if not keep.any():
-            return best
+            return max(best, float(bound.max()))  # every box's bound: outward, within the tolerance of the best
         if 2 * int(keep.sum()) > MAX_BOXES:
-            return max(best, float(bound[keep].max()))  # sound, if not tight
+            raise _Unconverged(max(best, float(bound.max())))  # sound, not tight
         los, his = los[keep], his[keep]
         widest = np.argmax((his - los) / width0, axis=1)
         rows = np.arange(len(los))
@@ -335,4 +344,9 @@ def _extreme(tree: Node, fn: Callable[[dict[str, Arr]], Arr], names: list[str], 
     env = {k: (los[:, i], his[:, i]) for i, k in enumerate(names)}
     (vlo, vhi), _ = _Enclosure(env, point, len(los))(tree)
     rest = vhi if sense > 0 else -vlo
-    return max(best, float(np.nan_to_num(rest, nan=np.inf).max()))
+    raise _Unconverged(max(best, float(np.where(np.isnan(rest), np.inf, rest).max())))
+
+
+class _Unconverged(Exception):  # noqa: N818  (a result, not an error: the sound bound found)
+    def __init__(self, bound: float) -> None:
+        self.bound = bound

@@ -141,6 +141,7 @@ class MonteCarlo:
     def __init__(self, samples: int, seed: int | None = None) -> None:
         self.samples = samples
         self.seed = sampling.DEFAULT_SEED if seed is None else seed
+        self.names: dict[str, str] = {}  # leaf key -> the input it is bound to, for messages
 
     def design(self, leaves: Mapping[str, Leaf]) -> Run:
         rng = np.random.default_rng(self.seed)
@@ -149,7 +150,7 @@ class MonteCarlo:
         arrays = _filled(leaves, n, drawn)
         for key in sorted(drawn):  # one draw per input, in a fixed order: the same seed, the same numbers
             leaf = leaves[key]
-            arrays[key][1:] = sampling.draw(key.split(":")[-1], leaf.interval_kind, leaf.point, leaf.low,
+            arrays[key][1:] = sampling.draw(self.names.get(key, key.split(":")[-1]), leaf.interval_kind, leaf.point, leaf.low,
                                             leaf.high, self.samples, rng)
         return Run(n, arrays, np.zeros(n, dtype=bool))
 

@@ -91,7 +91,10 @@ def sweep(evaluator: Evaluator, query: str, scenario: str, axes: list[Axis]) -> 
     grids = np.meshgrid(*[a.values for a in axes], indexing="ij")
     grid = {f"set:{a.name}": g.ravel() * units.si_factor(a.unit) for a, g in zip(axes, grids)}
     out = evaluator.points(root, grid)
-    if np.isnan(out).any():
-        raise EvaluationError(f"query {query} is undefined at some points of the sweep (e.g. a division by zero)")
+    if not np.isfinite(out).all():
+        bad = int(np.flatnonzero(~np.isfinite(out))[0])
+        at = ", ".join(f"{a.name} = {g.ravel()[bad]:.4g}" for a, g in zip(axes, grids))
+        raise EvaluationError(f"query {query} is not a finite number at some points of the sweep ({at}: a division "
+                              "by zero?); sweep a narrower range")
     unit = root.query.display_unit
     return Sweep(query, scenario, unit, axes, (out / units.si_factor(unit)).reshape(shape))

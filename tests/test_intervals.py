@@ -33,6 +33,11 @@ queries:
     inputs: {x: {unit: "", description: x}, y: {unit: "", description: y}}
     formula: x * y
     unit: ""
+  - name: inverse
+    description: 2 over y.
+    inputs: {y: {unit: "", description: y}}
+    formula: 2 / y
+    unit: ""
   - name: difference
     description: x - y.
     inputs: {x: {unit: "", description: x}, y: {unit: "", description: y}}
@@ -227,3 +232,22 @@ def test_a_histogram_and_a_tornado_are_images(proj, tmp_path: Path) -> None:  # 
         assert height > 100 and width > 300
     refused = CliRunner().invoke(cli, [*base, "--plot", str(tmp_path / "x.png")])
     assert refused.exit_code == 2 and "--plot draws --samples" in refused.stderr
+
+
+def test_an_at_most_input_in_a_denominator_gives_an_at_least_result(proj) -> None:  # type: ignore[no-untyped-def]
+    r = proj.evaluator().evaluate("inverse", "two")  # y <= 3 is 0 to 3, so 2 / y >= 2/3, unbounded above
+    assert r.low == pytest.approx(2 / 3) and r.high is None and r.meaning == "at_least"
+    out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "inverse", "-s", "two"])
+    assert out.exit_code == 0 and out.stdout.strip() == "inverse [two] = >= 0.667", out.output
+
+
+def test_sweeps_and_plots_fail_before_printing(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = ["--root", str(proj.root), "--db", str(proj.db_path)]
+    zero = CliRunner().invoke(cli, [*base, "sweep", "inverse", "-s", "two", "--vary", "y=0:1:3"])
+    assert zero.exit_code == 1 and "not a finite number at some points of the sweep (y = 0" in zero.stderr
+    assert zero.stdout == ""
+    jpg = CliRunner().invoke(cli, [*base, "query", "product", "-s", "lopsided", "--samples", "1000", "--plot",
+                                   str(tmp_path / "x.jpg")])
+    assert jpg.exit_code == 2 and jpg.stdout == "" and "give a .png or .svg file name" in jpg.stderr
+    named = CliRunner().invoke(cli, [*base, "query", "inverse", "-s", "two", "--samples", "1000"])
+    assert "input y is a one-sided bound" in named.stderr

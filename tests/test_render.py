@@ -80,7 +80,8 @@ def test_shipped_writeup(shipped: Project, name: str) -> None:
     for n in first.numbers:
         if n["kind"] == "query":
             claims = json.loads(n["claims"]) if n["claims"] else None
-            r = ctx.evaluate(n["ref"], n["scenario"], claims)
+            samples = claims.pop("__samples__", None) if claims else None
+            r = ctx.evaluate(n["ref"], n["scenario"], claims or None, *(samples or (None, None)))
             value, low, high = r.shown(n["unit"])
             assert n["value"] == pytest.approx(value)
             if low is None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..project import Project
     from .render import RenderContext
 
-GLOBALS = ("q", "fact", "given", "cite", "derivation", "conflicts", "epoch_audit")
+GLOBALS = ("q", "fact", "given", "cite", "derivation", "conflicts", "sweep_chart", "histogram", "epoch_audit")
 
 
 class Number:
@@ -37,7 +37,15 @@ class Number:
         r = self._result
         style = style or self._style or ("plain" if self._unit != r.unit else None)
         low_si, high_si = (None, None) if self._point else (r.low, r.high)
-        text = format_value(r.point, low_si, high_si, self._unit, style, self._digits if digits is None else digits)
+        digits = self._digits if digits is None else digits
+        if r.meaning == "samples_p5_p95" and not self._point and r.samples:  # the median, "159 MW (90%: 151-168 MW)"
+            median = r.samples["p50"] * units.si_factor(r.unit)
+            text = (f"{format_value(median, None, None, self._unit, style, digits)} "
+                    f"(90%: {format_value((r.low + r.high) / 2, r.low, r.high, self._unit, style, digits)})"
+                    if r.low is not None and r.high is not None else format_value(median, None, None, self._unit,
+                                                                                  style, digits))
+        else:
+            text = format_value(r.point, low_si, high_si, self._unit, style, digits)
         value, low, high = r.shown(self._unit)
         if self._point:
             low = high = None
@@ -98,10 +106,14 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
     from .. import claims as claims_mod
 
     def q(query: str, scenario: str | None = None, unit: str | None = None, style: str | None = None,
-          digits: int = 2, claims: dict[str, Any] | None = None, point: bool = False) -> Number:
+          digits: int = 2, claims: dict[str, Any] | None = None, point: bool = False, samples: int | None = None,
+          seed: int | None = None) -> Number:
+        """A query's result; with ``samples=N`` a Monte Carlo run, printed as its median and its 5th to 95th
+        percentiles ("159 MW (90%: 151-168 MW)")."""
         _texts("q()", {"query": query}, scenario=scenario, unit=unit, style=style)
-        r = ctx.evaluate(query, scenario, claims)
-        return Number(ctx, r, "query", query, unit, style, digits, claims, point)
+        r = ctx.evaluate(query, scenario, claims, samples, seed)
+        recorded = claims if samples is None else {**(claims or {}), "__samples__": [samples, seed]}  # manifest
+        return Number(ctx, r, "query", query, unit, style, digits, recorded, point)
 
     def fact(ref: str, source: str | None = None, unit: str | None = None, style: str | None = None,
              digits: int = 3, point: bool = False, combine: str | None = None, **pins: str) -> Number:
@@ -152,10 +164,40 @@ def helpers(project: Project, ctx: RenderContext) -> dict[str, Any]:
                         "value_text": c["value_text"], "id": c["id"]})
         return out
 
+    def sweep_chart(query: str, scenario: str | None = None, vary: str | list[str] = "", log: bool = False,
+                    alt: str | None = None) -> str:
+        """A chart of the query over one or two inputs (``vary="gpus_per_domain=8:576:20"``), written beside
+        the rendered markdown; returns the image link."""
+        from ..charts import sweep_chart as draw
+        from ..sweep import parse_axis, sweep
+
+        sc = scenario or ctx.scenario
+        _texts("sweep_chart()", {"query": query}, scenario=sc)
+        if not sc:
+            raise KBError(f"sweep_chart({query!r}) names no scenario and no default scenario was given (-s)")
+        specs = [vary] if isinstance(vary, str) else list(vary)
+        if not specs or not all(isinstance(v, str) and v for v in specs):
+            raise KBError('sweep_chart(): vary= one or two "NAME=START:STOP:N" texts')
+        s = sweep(project.evaluator(), query, sc, [parse_axis(v, log) for v in specs])
+        return ctx.chart(draw(s), alt or f"{query} against {' and '.join(a.name for a in s.axes)} [{sc}]")
+
+    def histogram(query: str, scenario: str | None = None, samples: int = 100_000, seed: int | None = None,
+                  alt: str | None = None) -> str:
+        """The Monte Carlo histogram of a query (p5, p50, p95 marked), written beside the markdown."""
+        from ..charts import histogram as draw
+
+        sc = scenario or ctx.scenario
+        _texts("histogram()", {"query": query}, scenario=sc)
+        r = ctx.evaluate(query, sc, None, samples, seed)
+        if r.draws is None:
+            raise KBError(f"histogram({query!r}): no ranged input, so no distribution to draw")
+        f = units.si_factor(r.unit)
+        return ctx.chart(draw(r.draws / f, r.unit, query, str(sc)), alt or f"distribution of {query} [{sc}]")
+
     from .auditview import epoch_audit_helper
 
     return {"q": q, "fact": fact, "given": given, "cite": cite, "derivation": derivation, "conflicts": conflicts,
-            "epoch_audit": epoch_audit_helper(project, ctx, fact)}
+            "sweep_chart": sweep_chart, "histogram": histogram, "epoch_audit": epoch_audit_helper(project, ctx, fact)}
 
 
 def filters() -> dict[str, Any]:

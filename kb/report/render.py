@@ -39,15 +39,27 @@ class RenderContext:
         self.numbers: list[dict[str, Any]] = []
         self.inputs: dict[tuple[str, str], str] = {}
         self._computed: dict[Any, tuple[int, Result, Printed]] = {}  # computed number -> its item in SECTION
+        self.charts: dict[str, bytes] = {}  # sweep_chart() and histogram(): file name -> PNG
+        self.chart_prefix = "chart"
 
-    def evaluate(self, query: str, scenario: str | None, claims: Mapping[str, Any] | None = None) -> Result:
+    def chart(self, png: bytes, alt: str) -> str:
+        """Keep a chart to write beside the markdown; the markdown that shows it (a relative link)."""
+        name = f"{self.chart_prefix}-{len(self.charts) + 1}.png"
+        self.charts[name] = png
+        return f"![{alt}]({name})"
+
+    def evaluate(self, query: str, scenario: str | None, claims: Mapping[str, Any] | None = None,
+                 samples: int | None = None, seed: int | None = None) -> Result:
         """Evaluate in ``scenario`` (default: -s); ``claims`` pins ENTITY.PROPERTY to one claim: a source id,
         or a mapping of pins ({"source": ..., "locator": ...})."""
         name = scenario or self.scenario
         if not name:
             raise KBError(f"q({query!r}) names no scenario and no default scenario was given (-s)")
+        if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool)
+                                    or not 100 <= samples <= 10_000_000):
+            raise KBError(f"q({query!r}): samples={samples!r} must be a whole number from 100 to 10000000")
         if not claims:
-            return self.evaluator.evaluate(query, name)
+            return self.evaluator.evaluate(query, name, samples=samples, seed=seed)
         if not isinstance(claims, Mapping):
             raise KBError(f"claims= takes a mapping of ENTITY.PROPERTY to a source id or pins, not {claims!r}")
         pins = {}
@@ -57,7 +69,7 @@ class RenderContext:
             wanted = {"source": pin} if isinstance(pin, str) else {str(k): str(v) for k, v in pin.items()}
             resolved = self.project.store.resolve_ref(str(ref))
             pins[str(resolved)] = self.project.store.select(resolved, wanted)[0]["id"]
-        result = self.project.evaluator(pins=pins).evaluate(query, name)
+        result = self.project.evaluator(pins=pins).evaluate(query, name, samples=samples, seed=seed)
         used = {c["id"] for r in result.walk() if isinstance(r.node, Leaf) for c in r.node.claims}
         unused = [ref for ref, fact_id in pins.items() if fact_id not in used]
         if unused:  # a pin that changes nothing is a mistake, as in a scenario
@@ -133,8 +145,12 @@ class RenderContext:
         for number, r, item in sorted(self._computed.values(), key=lambda x: x[0]):
             assert isinstance(r.node, QNode)
             head = f"**({number})** `{r.node.query.name}` [{r.node.scenario}] = {item.text}"
-            if item.claims:
-                head += " with " + ", ".join(f"the claim of {ref} from {pin_text(pin)}" for ref, pin in item.claims.items())
+            pinned = {ref: pin for ref, pin in (item.claims or {}).items() if ref != "__samples__"}
+            if pinned:
+                head += " with " + ", ".join(f"the claim of {ref} from {pin_text(pin)}" for ref, pin in pinned.items())
+            if r.samples:
+                head += (f", the median and 5th to 95th percentiles of {r.samples['n']} Monte Carlo samples (seed "
+                         f"{r.samples['seed']}; each ranged input drawn once per sample)")
             out += [head + ":", ""]
             for step in steps(r):
                 assert isinstance(step.node, QNode)
@@ -178,6 +194,7 @@ class Rendered:
     text: str
     numbers: list[dict[str, Any]] = field(default_factory=list)  # every number printed, in order
     inputs: dict[tuple[str, str], str] = field(default_factory=dict)  # every fact and assumption behind them
+    charts: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG, written beside the markdown
 
 
 def _template_line(exc: BaseException, path: Path) -> int | None:
@@ -197,6 +214,7 @@ def render(project: Project, template: Template, scenario: str | None = None) ->
     if scenario:
         project.catalog.scenario(scenario)
     ctx = RenderContext(project, scenario)
+    ctx.chart_prefix = template.name
     env = environment(project, ctx, [template.path.parent])
     where = template.name if is_shipped_folder(project, template) else str(template.path)
     try:
@@ -220,4 +238,4 @@ def render(project: Project, template: Template, scenario: str | None = None) ->
         body += "\n" + section
     if ctx.notes:
         body += "\n" + ctx.notes.block() + "\n"
-    return Rendered(template, scenario, body, ctx.numbers, ctx.inputs)
+    return Rendered(template, scenario, body, ctx.numbers, ctx.inputs, ctx.charts)

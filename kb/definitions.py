@@ -72,6 +72,7 @@ class Binding:
     quote: str | None = None
     query: str | None = None
     scenario: str | None = None
+    distribution: str | None = None  # under --samples: uniform | loguniform | normal | lognormal (a range's shape)
 
     @property
     def pin_map(self) -> dict[str, str]:
@@ -276,8 +277,10 @@ def _check_chain(s: ScenarioDef, scenarios: dict[str, ScenarioDef]) -> None:
             raise NotFoundError("scenario", b.scenario, list(scenarios), where=b.where)
 
 
-FACT_BINDING_KEYS = {"fact", "combine", "use", "reason", "description", *PIN_KEYS}
-ASSUMPTION_KEYS = {"value", "unit", "interval", "point", "reason", "source", "locator", "quote", "use", "description"}
+FACT_BINDING_KEYS = {"fact", "combine", "use", "reason", "description", "distribution", *PIN_KEYS}
+ASSUMPTION_KEYS = {"value", "unit", "interval", "point", "reason", "source", "locator", "quote", "use", "description",
+                   "distribution"}
+DISTRIBUTIONS = ("uniform", "loguniform", "normal", "lognormal")  # --samples' shapes for a range
 QUERY_BINDING_KEYS = {"query", "scenario", "reason", "description"}
 BINDING_KEYS = FACT_BINDING_KEYS | ASSUMPTION_KEYS | QUERY_BINDING_KEYS
 
@@ -319,6 +322,10 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
     use = g.opt("use") or "interval"
     if use not in ("interval", "point"):
         raise FileFormatError(f"use {use!r} is not one of: interval, point")
+    distribution = g.opt("distribution")
+    if distribution is not None and distribution not in DISTRIBUTIONS:
+        raise FileFormatError(f"distribution {distribution!r} is not one of: {', '.join(DISTRIBUTIONS)}",
+                              where=f"{g.at('distribution')} scenario input {name}")
     if kinds[0] == "fact":
         ref = g.req("fact")
         split_ref(ref)
@@ -333,7 +340,8 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
             raise FileFormatError(f"combine {combine!r} is not one of: {', '.join(COMBINE)}")
         if combine is not None and "id" in dict(pins):
             raise FileFormatError("combine uses several claims; an id pins one")
-        return Binding(name, "fact", where, fact=ref, pins=pins, combine=combine, use=use, reason=g.opt("reason"))
+        return Binding(name, "fact", where, fact=ref, pins=pins, combine=combine, use=use, reason=g.opt("reason"),
+                       distribution=distribution)
     if kinds[0] == "query":
         qn = g.req("query")
         if qn not in queries:
@@ -350,8 +358,12 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
         raise FileFormatError("an assumption needs a 'reason' (why this value)")
     if (g.opt("locator") or g.opt("quote")) and not g.opt("source"):
         raise FileFormatError("an assumption's locator or quote needs its 'source'")
+    if distribution is not None and value.kind not in ("range", "ci90"):
+        raise FileFormatError(f"distribution {distribution} needs a range such as '2 to 4', not {value.text!r}",
+                              where=f"{g.at('distribution')} scenario input {name}")
     return Binding(name, "assumption", where, value=value, unit="" if unit == "1" else unit, reason=reason,
-                   source=g.opt("source"), locator=g.opt("locator"), quote=g.opt("quote"), use=use)
+                   source=g.opt("source"), locator=g.opt("locator"), quote=g.opt("quote"), use=use,
+                   distribution=distribution)
 
 
 def effective_bindings(scenarios: dict[str, ScenarioDef], name: str) -> dict[str, tuple[str, Binding]]:

@@ -45,6 +45,7 @@ class Leaf:
     reason: str | None = None
     locator: str | None = None
     quote: str | None = None
+    distribution: str | None = None  # a scenario's shape for --samples (None: uniform, or lognormal for a ci90)
 
     @property
     def ranged(self) -> bool:
@@ -221,8 +222,8 @@ class Evaluator:
             if b.source and src is None:
                 raise NotFoundError("source", b.source, list(self.sources), where=b.where)
             return Leaf(f"assumption:{defined_in}:{b.name}", "assumption", b.value.point * factor, low, high,
-                        b.value.kind, b.unit, defined_in, source=src, reason=b.reason, locator=b.locator,
-                        quote=b.quote), b.unit
+                        _shaped(b.value.kind, b.distribution), b.unit, defined_in, source=src, reason=b.reason,
+                        locator=b.locator, quote=b.quote, distribution=b.distribution), b.unit
         leaf = self.fact_leaf(b, scenario)
         return leaf, self.store.property(leaf.claims[0]["property"])["unit"]
 
@@ -256,7 +257,10 @@ class Evaluator:
         if not use_interval:
             low = high = None
             kind, key = "exact", key + ":point"
+        if b.distribution and kind in ("range", "ci90"):
+            kind, key = _shaped(kind, b.distribution), key + f":{b.distribution}"
         return Leaf(key, "fact", point, low, high, kind, unit, scenario, claims=found, combine=combine,
+                    distribution=b.distribution if kind in ("range", "ci90") else None,
                     source=self.sources.get(first["source"]), reason=b.reason,
                     sources={f["source"]: self.sources[f["source"]] for f in found if f["source"] in self.sources},
                     locator=first["locator"], quote=first["quote"])
@@ -377,6 +381,11 @@ class Swing:
 
 
 LEAF_MEANING = {"range": "bounds", "ci90": "ci90", "at_least": "at_least", "at_most": "at_most"}
+
+
+def _shaped(kind: str, distribution: str | None) -> str:
+    """A range declared normal or lognormal reads its ends as the 5th and 95th percentiles: a 90% interval."""
+    return "ci90" if kind == "range" and distribution in ("normal", "lognormal") else kind
 
 
 def _inline(node: Leaf | QNode) -> formula.Node:

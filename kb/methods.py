@@ -150,8 +150,8 @@ class MonteCarlo:
         arrays = _filled(leaves, n, drawn)
         for key in sorted(drawn):  # one draw per input, in a fixed order: the same seed, the same numbers
             leaf = leaves[key]
-            arrays[key][1:] = sampling.draw(self.names.get(key, key.split(":")[-1]), leaf.interval_kind, leaf.point, leaf.low,
-                                            leaf.high, self.samples, rng)
+            arrays[key][1:] = sampling.draw(self.names.get(key, key.split(":")[-1]), leaf.interval_kind, leaf.point,
+                                            leaf.low, leaf.high, self.samples, rng, leaf.distribution)
         return Run(n, arrays, np.zeros(n, dtype=bool))
 
     STEP_SAMPLES = 100_000  # a step of the derivation (not the result asked for) is summarised from these

@@ -64,6 +64,11 @@ scenarios:
     bindings:
       x: {value: "1 to 100", reason: the dominant input}
       y: {value: "1 to 2", reason: a minor input}
+  - name: shaped
+    description: x lognormal with 2 and 8 at p5 and p95, y loguniform from 1 to 100.
+    bindings:
+      x: {value: "2 to 8", distribution: lognormal, reason: a shape}
+      y: {value: "1 to 100", distribution: loguniform, reason: a shape}
   - name: two
     description: x from 0 to 2, y at most 3.
     bindings:
@@ -251,3 +256,26 @@ def test_sweeps_and_plots_fail_before_printing(proj, tmp_path: Path) -> None:  #
     assert jpg.exit_code == 2 and jpg.stdout == "" and "give a .png or .svg file name" in jpg.stderr
     named = CliRunner().invoke(cli, [*base, "query", "inverse", "-s", "two", "--samples", "1000"])
     assert "input y is a one-sided bound" in named.stderr
+
+
+def test_a_scenario_may_shape_its_ranges(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    x = proj.evaluator().evaluate("ratio", "shaped")  # x / x: one value whatever the shape
+    assert x.low is None and x.high is None
+    lognormal = proj.evaluator().evaluate("parabola", "shaped", samples=200_000, seed=5)
+    draws_x = proj.evaluator().evaluate("difference", "shaped", samples=200_000, seed=5)  # x - y
+    assert lognormal.samples is not None and draws_x.samples is not None
+    corners = proj.evaluator().evaluate("difference", "shaped")
+    assert corners.meaning == "ci90"  # a lognormal range is read as a 90% interval, and labelled so
+    rng = np.random.default_rng(0)
+    sigma = (np.log(8) - np.log(2)) / (2 * 1.6448536269514722)
+    x_model = np.exp(rng.normal((np.log(2) + np.log(8)) / 2, sigma, 1_000_000))
+    y_model = np.exp(rng.uniform(0, np.log(100), 1_000_000))
+    p5, p50, p95 = np.percentile(x_model - y_model, [5, 50, 95])
+    assert draws_x.samples["p5"] == pytest.approx(p5, rel=2e-2, abs=0.1)
+    assert draws_x.samples["p50"] == pytest.approx(p50, rel=2e-2, abs=0.1)
+    assert draws_x.samples["p95"] == pytest.approx(p95, rel=2e-2, abs=0.1)
+    bad = tmp_path / "bad"
+    from test_engine import make_project as make
+
+    with pytest.raises(Exception, match="distribution 'gamma' is not one of"):
+        make(bad, QUERIES, SCENARIOS.replace("distribution: loguniform", "distribution: gamma")).catalog  # noqa: B018

@@ -113,9 +113,19 @@ def main() -> None:
         print(f"sweep of {points} points / hand-written numpy                           ratio {t_sweep / t_hand:10.2f}"
               f"   (engine {t_sweep * 1e3:.0f} ms, numpy {t_hand * 1e3:.1f} ms)")
         try:
-            import squigglepy  # noqa: F401  # a bench extra, never a runtime dependency
+            import squigglepy as sq  # a bench extra (pip install -e '.[bench]'), never a runtime dependency
         except ImportError:
-            print("squigglepy: not installed (pip install squigglepy to compare); skipped")
+            print("squigglepy: not installed (pip install -e '.[bench]' to compare); skipped")
+            return
+        f = facts
+        gpus, relative, util = sq.uniform(400_000, 700_000), sq.uniform(2, 3), sq.uniform(0.30, 0.50)
+        params = f["baseline_params"] * (gpus * relative / f["baseline_gpu_count"]) ** 0.5
+        step = 6 * params * f["sequence_length"] / (f["gpus_per_domain"] * f["h100_flops"] * relative * util)
+        base = 6 * f["baseline_params"] * f["sequence_length"] / (f["baseline_gpus_per_domain"] * f["h100_flops"] * util)
+        bandwidth = params * f["bytes_per_value"] / (f["baseline_window"] * step / base)
+        t_sq = best_of(lambda: np.percentile(sq.sample(bandwidth, n=n), [5, 50, 95]), repeat=1 if not args.quick else 3)
+        print(f"--samples {n} gradient_bandwidth / squigglepy's distribution algebra      ratio {t_engine / t_sq:10.2f}"
+              f"   (engine {t_engine * 1e3:.0f} ms, squigglepy {t_sq * 1e3:.0f} ms; below 1: the engine is faster)")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def write_bytes(path: Path, data: bytes) -> None:
     import os
     import tempfile
 
+    if path.is_symlink():
+        path = path.resolve()  # write through a link to its target, as a plain open() would
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
         with os.fdopen(fd, "wb") as out:

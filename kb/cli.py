@@ -125,6 +125,11 @@ from . import cli_claims, cli_facts, cli_import, cli_query, cli_render  # noqa: 
 
 
 def main() -> None:
+    import warnings
+
+    # numpy's RuntimeWarnings (an overflow at a corner, a NaN in a sample) are handled by the engine, which
+    # says what went wrong in one line; the warnings themselves would only add lines to stderr
+    warnings.simplefilter("ignore", RuntimeWarning)
     cli(prog_name="kb")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from .claims import QUALIFIERS
 from .cli import UNIT, cli, emit_json, pass_project
@@ -116,7 +115,7 @@ def scenarios(project: Project, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON with the full derivation (see README).")
 @click.option("--explain", is_flag=True, help="Show the derivation: facts with citations, then each step.")
 @click.option("--across", metavar="ENTITY.PROPERTY", help="Evaluate once per active claim of this property and tabulate.")
-@click.option("--samples", type=click.IntRange(100, 50_000_000), metavar="N",
+@click.option("--samples", type=click.IntRange(100, 10_000_000), metavar="N",
               help="Monte Carlo: N samples (a range is uniform, a 90% interval lognormal or normal); the interval "
                    "becomes the 5th to 95th percentiles.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of --samples (default 1: runs repeat).")
@@ -142,12 +141,12 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     overrides = _overrides(sets)
     if seed is not None and not samples:
         raise click.UsageError("--seed goes with --samples N")
-    if plot and not (samples or sensitivity):
+    if plot is not None and not (samples or sensitivity):
         raise click.UsageError("--plot draws --samples (a histogram) or --sensitivity (a tornado); `kb sweep` draws sweeps")
-    if plot:
+    if (samples or sensitivity) and across:
+        raise click.UsageError("--across tabulates one result per claim; drop --samples and --sensitivity")
+    if plot is not None:
         _check_plot(plot)
-    if samples and across:
-        raise click.UsageError("--samples and --across: give one")
     if across:
         _across(project, query_name, scenario, overrides, unit, as_json, across, known_at)
         return
@@ -180,13 +179,22 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
         click.echo(f"Drew {plot}", err=as_json)
 
 
+MAX_TABLE = 10_000  # sweep points printed as a table; more go to --csv or --json
+
+
 def _check_plot(plot: str) -> None:
+    """Before anything is computed or printed: a .png or .svg name in a folder that exists."""
     from pathlib import Path
 
     from .charts import FORMATS
 
-    if Path(plot).suffix.lower() not in FORMATS:
+    path = Path(plot)
+    if path.suffix.lower() not in FORMATS:
         raise click.UsageError(f"--plot {plot!r}: give a .png or .svg file name")
+    if not path.resolve().parent.is_dir():
+        raise click.UsageError(f"--plot {plot!r}: the folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise click.UsageError(f"--plot {plot!r} is a folder; give a file name")
 
 
 def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | None, as_json: bool,
@@ -348,14 +356,25 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
     import io
     from pathlib import Path
 
+    import numpy as np
+
     from .sweep import parse_axis, sweep
     from .units import si_factor
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
-    if plot:
+    from .errors import KBError
+
+    if plot is not None:
         _check_plot(plot)
-    axes = [parse_axis(v, log) for v in varied]
+    try:
+        axes = [parse_axis(v, log) for v in varied]
+    except KBError as exc:
+        raise click.UsageError(exc.message) from None
+    size = int(np.prod([len(a.values) for a in axes]))
+    if size > MAX_TABLE and not (as_json or as_csv):
+        raise click.UsageError(f"{size} points are too many for a table; add --csv or --json (up to {MAX_TABLE} "
+                               "print as a table)")
     overrides = _overrides(sets)
     clash = [a.name for a in axes if a.name in overrides]
     if clash:

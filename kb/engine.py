@@ -327,9 +327,10 @@ class Evaluator:
         names = _input_names(root)
         swings = [Swing(names.get(k, k), leaves[k], float(out[1 + 2 * i]), float(out[2 + 2 * i]))
                   for i, k in enumerate(method.inputs)]
-        total = sum(w.swing ** 2 for w in swings)
+        largest = max((w.swing for w in swings), default=0.0)
+        total = sum((w.swing / largest) ** 2 for w in swings) if largest else 0.0  # scaled: no overflow
         for w in swings:
-            w.share = w.swing ** 2 / total if total else 0.0
+            w.share = (w.swing / largest) ** 2 / total if total else 0.0
         return sorted(swings, key=lambda w: -w.swing)
 
     def points(self, root: QNode, given: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import formula
+from . import formula, units
 from .claims import QUALIFIERS
 from .engine import Leaf, QNode, Result
 from .numfmt import claim_text, interval, sig, with_unit
@@ -38,7 +38,8 @@ def result_json(r: Result, unit: str | None = None) -> dict[str, Any]:
     if r.bounds_method:
         out["bounds_method"] = r.bounds_method
     if r.samples:
-        out["samples"] = r.samples
+        f = units.si_factor(r.unit) / units.si_factor(shown_unit)
+        out["samples"] = {k: (v * f if k in ("mean", "p5", "p50", "p95") else v) for k, v in r.samples.items()}
     node = r.node
     if isinstance(node, QNode):
         out["query"] = node.query.name
@@ -71,7 +72,7 @@ def query_json(r: Result, unit: str | None = None) -> dict[str, Any]:
         "query": body["query"], "scenario": body["scenario"], "value": body["value"], "unit": body["unit"],
         "low": body["low"], "high": body["high"], "interval": _kind(r), "interval_meaning": r.meaning,
         **({"bounds_method": r.bounds_method} if r.bounds_method else {}),
-        **({"samples": r.samples} if r.samples else {}),
+        **({"samples": body["samples"]} if r.samples else {}),
         "formula": body["formula"], "inputs": body["inputs"],
     }
 

@@ -247,7 +247,10 @@ class _Enclosure:
             value = _monotone(np.exp, a)
             return value, _scale(ga, value)
         if fn in ("ceil", "floor"):
-            value = _monotone(np.ceil if fn == "ceil" else np.floor, a)
+            from .formula import _near_int  # values within 1e-9 of a whole number count as it, as when evaluated
+
+            step = np.ceil if fn == "ceil" else np.floor
+            value = _monotone(lambda v: step(_near_int(v)), a)
             return value, _scale(ga, (np.zeros(self.n), np.full(self.n, np.inf)))
         assert fn == "abs"
         lo, hi = a
@@ -290,6 +293,8 @@ def bounds(tree: Node, fn: Callable[[dict[str, Arr]], Arr], box: dict[str, tuple
     hi = np.array([box[k][1] for k in names])
     iv, grad = _Enclosure({k: (lo[i:i + 1], hi[i:i + 1]) for i, k in enumerate(names)}, point, 1)(tree)
     ok, _ = _definite(grad, names, 1)
+    # monotone only where it is continuous: a value enclosure that is unbounded may hide a pole (1 / (x - 1))
+    ok &= np.isfinite(iv[0]) & np.isfinite(iv[1])
     if ok[0]:
         return Bounds(known[0], known[1], "monotone")
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
@@ -317,6 +322,7 @@ def _extreme(tree: Node, fn: Callable[[dict[str, Arr]], Arr], names: list[str], 
         bound = vhi if sense > 0 else -vlo
         bound = np.where(np.isnan(bound), np.inf, bound)
         ok, signs = _definite(grad, names, n)
+        ok &= np.isfinite(vlo) & np.isfinite(vhi)  # no pole inside a box certified monotone
         # each certified box's extreme, at the corner its signs point to; every box's midpoint
         corner = {k: np.where(sense * signs[k] >= 0, his[:, i], los[:, i]) for i, k in enumerate(names)}
         mid = {k: (los[:, i] + his[:, i]) / 2 for i, k in enumerate(names)}

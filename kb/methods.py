@@ -46,6 +46,7 @@ class Run:
     arrays: dict[str, np.ndarray]  # leaf key -> values (SI)
     open: np.ndarray  # design points where an input sits at an infinite end (a limit, not a value)
     values: dict[int, np.ndarray] = field(default_factory=dict)  # id(QNode) -> its values
+    finite: bool = False  # every design point is a value a user sees (samples, sweep points): none may be inf
 
     def array(self, node: Leaf | QNode) -> np.ndarray:
         from .engine import Leaf
@@ -56,14 +57,15 @@ class Run:
             env = {name: self.array(child) for name, child in node.inputs}
             shown = ", ".join(f"{name} = {env[name][0]:.4g}" for name, _ in node.inputs)
             try:
-                with np.errstate(over="ignore", under="ignore"):  # overflow is caught below, with a clear message
+                with np.errstate(all="ignore"):  # overflow and NaN (inf - inf at an open end) are judged below
                     out = np.broadcast_to(np.asarray(node.compiled(env), dtype=float), (self.n,))
             except EvaluationError as exc:
                 raise EvaluationError(f"{exc.message} (query {node.query.name}, scenario {node.scenario}; "
                                       f"inputs {shown})") from None
-            if np.isinf(out[0]):
+            if np.isinf(out[0]) or (self.finite and np.isinf(out).any()):
+                where = f"inputs {shown}" if np.isinf(out[0]) else "for some of the sampled or swept input values"
                 raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} overflows: the result is "
-                                      f"not a finite number (inputs {shown})")
+                                      f"not a finite number ({where})")
             defined = out[~self.open] if self.open.any() else out  # at an infinite end (inf / inf): a limit
             if np.isnan(defined).any():
                 raise EvaluationError(
@@ -123,12 +125,14 @@ class Corners:
             found = intervals.bounds(tree, fn, box, self.points, (lo, hi))
             limit_lo, limit_hi = limit_lo and found.low == lo, limit_hi and found.high == hi
             lo, hi, method = found.low, found.high, found.method
-        low = None if lo == -np.inf or limit_lo else lo
-        high = None if hi == np.inf or limit_hi else hi
+        if np.isinf(lo) and np.isinf(hi):
+            raise EvaluationError("unbounded: over its inputs' ranges it takes values from -inf to inf (a "
+                                  "denominator reaching zero, or two open-ended inputs against each other); narrow "
+                                  "a range or give a point")
+        low = None if lo == -np.inf or (limit_lo and not np.isinf(hi)) else lo  # a limit is kept if it is all
+        high = None if hi == np.inf or (limit_hi and low is not None) else hi  # there is on that side
         if low is not None and high is not None and abs(high - low) <= 1e-12 * max(abs(low), abs(high)):
             return Summary(None, None)  # x / x: one value however the inputs vary
-        if low is None and high is None:
-            return Summary(None, None, bounds_method=method)
         used = [self.leaves[k] for k in box]
         meaning = ("ci90" if any(leaf.interval_kind == "ci90" for leaf in used) else
                    "at_most" if low is None else "at_least" if high is None else "bounds")
@@ -152,7 +156,7 @@ class MonteCarlo:
             leaf = leaves[key]
             arrays[key][1:] = sampling.draw(self.names.get(key, key.split(":")[-1]), leaf.interval_kind, leaf.point,
                                             leaf.low, leaf.high, self.samples, rng, leaf.distribution)
-        return Run(n, arrays, np.zeros(n, dtype=bool))
+        return Run(n, arrays, np.zeros(n, dtype=bool), finite=True)
 
     STEP_SAMPLES = 100_000  # a step of the derivation (not the result asked for) is summarised from these
 
@@ -176,7 +180,7 @@ class OneAtATime:
         arrays = _filled(leaves, n)
         for i, k in enumerate(self.inputs):
             arrays[k][1 + 2 * i], arrays[k][2 + 2 * i] = leaves[k].low, leaves[k].high
-        return Run(n, arrays, np.zeros(n, dtype=bool))
+        return Run(n, arrays, np.zeros(n, dtype=bool), finite=True)
 
 
 class Grid:
@@ -191,4 +195,4 @@ class Grid:
         for key, values in self.given.items():
             if key in arrays:
                 arrays[key][1:] = values
-        return Run(n, arrays, np.zeros(n, dtype=bool))
+        return Run(n, arrays, np.zeros(n, dtype=bool), finite=True)

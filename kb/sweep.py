@@ -8,7 +8,7 @@ the derivation is evaluated once, vectorised over the whole grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -85,9 +85,18 @@ def sweep(evaluator: Evaluator, query: str, scenario: str, axes: list[Axis]) -> 
         evaluator.overrides[(scenario, a.name)] = (Value(f"{mid:g}", "exact", mid), a.unit)
     root = evaluator.resolve(query, scenario)
     unknown = [a.name for a in axes if a.name not in evaluator.seen_inputs]
+    unknown += sorted(k for k in evaluator.overrides if isinstance(k, str) and k not in evaluator.seen_inputs)
     if unknown:
         raise NotFoundError("input", unknown[0], sorted(evaluator.seen_inputs),
-                            hint=f"--vary names an input of the derivation of {query}")
+                            hint=f"--vary and --set name inputs of the derivation of {query}")
+    from .engine import _collect
+
+    leaves: dict[str, Any] = {}
+    _collect(root, leaves)
+    elsewhere = [a.name for a in axes if f"set:{a.name}" not in leaves]
+    if elsewhere:  # bound only by a query this scenario takes from another scenario
+        raise KBError(f"--vary {elsewhere[0]}: scenario {scenario} does not bind it itself (it comes in through a "
+                      f"query of another scenario); --set {elsewhere[0]}=VALUE changes it everywhere")
     grids = np.meshgrid(*[a.values for a in axes], indexing="ij")
     grid = {f"set:{a.name}": g.ravel() * units.si_factor(a.unit) for a, g in zip(axes, grids)}
     out = evaluator.points(root, grid)

@@ -130,6 +130,8 @@ def write_chunks(path: Path, chunks: Iterable[str]) -> None:
 
     from .errors import KBError
 
+    if path.is_symlink():
+        path = path.resolve()  # write through a link to its target, as a plain open() would
     if path.is_dir():
         raise KBError(f"cannot write {str(path)!r}: it is a folder")
     if path.exists() and not path.is_file():  # /dev/null, /dev/stdout, a FIFO: write through it

@@ -38,6 +38,21 @@ queries:
     inputs: {y: {unit: "", description: y}}
     formula: 2 / y
     unit: ""
+  - name: singular
+    description: 1 / (x - 1) as a negative power.
+    inputs: {x: {unit: "", description: x}}
+    formula: (x - 1) ^ -1
+    unit: ""
+  - name: stepped
+    description: a floor just below a whole number.
+    inputs: {x: {unit: "", description: x}}
+    formula: floor(2.9999999995 - (x - 1.7) ^ 2)
+    unit: ""
+  - name: grow
+    description: exp(x).
+    inputs: {x: {unit: "", description: x}}
+    formula: exp(x)
+    unit: ""
   - name: difference
     description: x - y.
     inputs: {x: {unit: "", description: x}, y: {unit: "", description: y}}
@@ -69,6 +84,23 @@ scenarios:
     bindings:
       x: {value: "2 to 8", distribution: lognormal, reason: a shape}
       y: {value: "1 to 100", distribution: loguniform, reason: a shape}
+  - name: across-one
+    description: x from 0 to 3.
+    bindings:
+      x: {value: "0 to 3", reason: a singularity inside}
+  - name: near-peak
+    description: x from 1 to 3.
+    bindings:
+      x: {value: "1 to 3", reason: the floor's peak inside}
+  - name: huge
+    description: x from 0 to 1000.
+    bindings:
+      x: {value: "0 to 1000", reason: exp overflows}
+  - name: open-both
+    description: x and y at least 5.
+    bindings:
+      x: {value: ">= 5", reason: open}
+      y: {value: ">= 5", reason: open}
   - name: two
     description: x from 0 to 2, y at most 3.
     bindings:
@@ -249,7 +281,7 @@ def test_an_at_most_input_in_a_denominator_gives_an_at_least_result(proj) -> Non
 def test_sweeps_and_plots_fail_before_printing(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     base = ["--root", str(proj.root), "--db", str(proj.db_path)]
     zero = CliRunner().invoke(cli, [*base, "sweep", "inverse", "-s", "two", "--vary", "y=0:1:3"])
-    assert zero.exit_code == 1 and "not a finite number at some points of the sweep (y = 0" in zero.stderr
+    assert zero.exit_code == 1 and "not a finite number (for some of the sampled or swept input values)" in zero.stderr
     assert zero.stdout == ""
     jpg = CliRunner().invoke(cli, [*base, "query", "product", "-s", "lopsided", "--samples", "1000", "--plot",
                                    str(tmp_path / "x.jpg")])
@@ -279,3 +311,38 @@ def test_a_scenario_may_shape_its_ranges(proj, tmp_path: Path) -> None:  # type:
 
     with pytest.raises(Exception, match="distribution 'gamma' is not one of"):
         make(bad, QUERIES, SCENARIOS.replace("distribution: loguniform", "distribution: gamma")).catalog  # noqa: B018
+
+
+@pytest.mark.parametrize("args, message", [
+    (["singular", "-s", "across-one"], "unbounded: over its inputs' ranges it takes values from -inf to inf"),
+    (["difference", "-s", "open-both"], "unbounded"),
+    (["grow", "-s", "huge", "--samples", "1000"], "overflows: the result is not a finite number"),
+])
+def test_an_unbounded_or_overflowing_result_is_an_error_not_a_value(proj, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", *args])
+    assert out.exit_code == 1 and message in out.stderr and out.stdout == "", out.output
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.output
+
+
+def test_a_floor_near_a_whole_number_is_bounded_as_it_is_evaluated(proj) -> None:  # type: ignore[no-untyped-def]
+    r = proj.evaluator().evaluate("stepped", "near-peak")  # at x = 1.7 the floor of 2.9999999995 is 3 (1e-9 rule)
+    assert r.high == pytest.approx(3.0) and r.low == pytest.approx(1.0)
+
+
+def test_shares_of_huge_swings_and_samples_in_the_asked_unit(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    swings = proj.evaluator().sensitivity("grow", "near-peak")
+    assert swings[0].share == pytest.approx(1.0)
+    from conftest import CHECKOUT
+
+    base = ["--root", str(CHECKOUT), "--db", str(tmp_path / "shipped.sqlite")]
+    out = CliRunner().invoke(cli, [*base, "query", "power_for_chips", "-s", "aws-new-carlisle", "--samples", "1000",
+                                   "--unit", "kW", "--json"])
+    assert out.exit_code == 0, (out.output, out.exception)
+    data = json.loads(out.stdout)
+    assert data["unit"] == "kW" and data["samples"]["p5"] == pytest.approx(data["low"])  # both in kW
+    elsewhere = CliRunner().invoke(cli, [*base, "sweep", "sequences_per_minibatch", "-s", "h100-1200k", "--vary",
+                                         "relative_throughput=1:5:3"])
+    assert elsewhere.exit_code == 1 and "does not bind it itself" in elsewhere.stderr
+    unknown = CliRunner().invoke(cli, [*base, "sweep", "power_for_chips", "-s", "aws-new-carlisle", "--vary",
+                                       "chip_count=1:2:2", "--set", "nosuch=3"])
+    assert unknown.exit_code == 1 and "unknown input 'nosuch'" in unknown.stderr

@@ -51,22 +51,10 @@ def _save(fig: Any, path: Path | None) -> bytes:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """A binary file whole or not at all (a unique temporary file renamed into place)."""
-    import os
-    import tempfile
+    """A binary file whole or not at all (the one atomic writer, :func:`kb.yamlio.write_chunks`)."""
+    from .yamlio import write_chunks
 
-    if path.is_symlink():
-        path = path.resolve()  # write through a link to its target, as a plain open() would
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    write_chunks(path, [data], binary=True)
 
 
 def sweep_chart(s: Sweep, path: Path | None = None) -> bytes:

@@ -122,21 +122,23 @@ def write_text(path: Path, text: str, *, make_parents: bool = False) -> None:
         raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
-def write_chunks(path: Path, chunks: Iterable[str]) -> None:
-    """Write text chunks to a file whole or not at all: a temporary file of a unique name beside it
-    (never a fixed name a symlink could be planted at), renamed into place once complete."""
+def write_chunks(path: Path, chunks: Iterable[str] | Iterable[bytes], *, binary: bool = False) -> None:
+    """Write chunks (text, or bytes with ``binary``) to a file whole or not at all: a temporary file of a
+    unique name beside it (never a fixed name a symlink could be planted at), renamed into place once
+    complete. A symlink is written through to its target; a device or FIFO (/dev/null) is written directly."""
     import os
     import tempfile
 
     from .errors import KBError
 
+    mode, encoding = ("wb", None) if binary else ("w", "utf-8")
     if path.is_symlink():
         path = path.resolve()  # write through a link to its target, as a plain open() would
     if path.is_dir():
         raise KBError(f"cannot write {str(path)!r}: it is a folder")
     if path.exists() and not path.is_file():  # /dev/null, /dev/stdout, a FIFO: write through it
         try:
-            with open(path, "w", encoding="utf-8") as out:
+            with open(path, mode, encoding=encoding) as out:
                 for chunk in chunks:
                     out.write(chunk)
         except OSError as exc:
@@ -147,7 +149,7 @@ def write_chunks(path: Path, chunks: Iterable[str]) -> None:
     except OSError as exc:
         raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with os.fdopen(fd, mode, encoding=encoding) as out:
             for chunk in chunks:
                 out.write(chunk)
         mask = os.umask(0)

@@ -361,7 +361,13 @@ class Evaluator:
             if id(node) not in trees:  # the node as one formula of the leaves, for its sound bounds
                 tree = intervals.simplify(_inline(node))
                 trees[id(node)] = (tree, formula.compile_node(tree))
-            got = method.summarise(run, arr, *trees[id(node)])
+            try:
+                got = method.summarise(run, arr, *trees[id(node)])
+            except intervals.Undefined as exc:
+                raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} is undefined inside its "
+                                      f"inputs' ranges (at {exc}, for one)") from None
+            except EvaluationError as exc:
+                raise EvaluationError(f"query {node.query.name} in scenario {node.scenario} is {exc.message}") from None
         return Result(name, "query", point, got.low, got.high, unit, node, children, meaning=got.meaning,
                       bounds_method=got.bounds_method, samples=got.samples, draws=got.draws)
 

@@ -328,6 +328,9 @@ def _extreme(tree: Node, fn: Callable[[dict[str, Arr]], Arr], names: list[str], 
         mid = {k: (los[:, i] + his[:, i]) / 2 for i, k in enumerate(names)}
         at_corner, at_mid = _values(fn, {**point, **corner}, n) * sense, _values(fn, {**point, **mid}, n) * sense
         ok &= np.isfinite(at_corner)  # a corner the formula cannot evaluate is bounded by intervals instead
+        if np.isnan(at_mid).any():  # a point inside the box where the formula is undefined (sqrt of a negative)
+            i = int(np.flatnonzero(np.isnan(at_mid))[0])
+            raise Undefined(", ".join(f"{k.split(':')[-1]} = {mid[k][i]:.4g}" for k in names))
         # the mean-value form, sense * f(X) <= sense * f(c) + sum of the gradient's enclosure times (X - c):
         # much tighter than the natural enclosure on small boxes, where the dependency problem bites
         slope = np.zeros(n)
@@ -363,6 +366,10 @@ def _extreme(tree: Node, fn: Callable[[dict[str, Arr]], Arr], names: list[str], 
     (vlo, vhi), _ = _Enclosure(env, point, len(los))(tree)
     rest = vhi if sense > 0 else -vlo
     raise _Unconverged(max(best, float(np.where(np.isnan(rest), np.inf, rest).max())))
+
+
+class Undefined(Exception):  # noqa: N818
+    """The formula has no value at a point inside the input box (named in the message)."""
 
 
 class _Unconverged(Exception):  # noqa: N818  (a result, not an error: the sound bound found)

@@ -48,6 +48,11 @@ queries:
     inputs: {x: {unit: "", description: x}}
     formula: floor(2.9999999995 - (x - 1.7) ^ 2)
     unit: ""
+  - name: gap
+    description: undefined between 2 and 3.
+    inputs: {x: {unit: "", description: x}}
+    formula: sqrt((x - 2) * (x - 3))
+    unit: ""
   - name: grow
     description: exp(x).
     inputs: {x: {unit: "", description: x}}
@@ -92,6 +97,10 @@ scenarios:
     description: x from 1 to 3.
     bindings:
       x: {value: "1 to 3", reason: the floor's peak inside}
+  - name: one-to-six
+    description: x from 1 to 6.
+    bindings:
+      x: {value: "1 to 6", reason: a gap inside}
   - name: huge
     description: x from 0 to 1000.
     bindings:
@@ -317,6 +326,7 @@ def test_a_scenario_may_shape_its_ranges(proj, tmp_path: Path) -> None:  # type:
     (["singular", "-s", "across-one"], "unbounded: over its inputs' ranges it takes values from -inf to inf"),
     (["difference", "-s", "open-both"], "unbounded"),
     (["grow", "-s", "huge", "--samples", "1000"], "overflows: the result is not a finite number"),
+    (["gap", "-s", "one-to-six"], "is undefined inside its inputs' ranges (at x = 2."),
 ])
 def test_an_unbounded_or_overflowing_result_is_an_error_not_a_value(proj, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
     out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", *args])

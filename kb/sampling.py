@@ -2,7 +2,8 @@
 input appears (a quantity used twice is not drawn twice).
 
 A plain range (``24 to 27``) is uniform between its ends; a 90% interval (``interval: ci90``) is
-lognormal with its ends at the 5th and 95th percentiles when both are positive, normal otherwise. A
+lognormal with its ends at the 5th and 95th percentiles when both are positive, normal otherwise
+(truncated at 0 when its low end is 0: never negative). A
 scenario binding may say ``distribution: uniform | loguniform | normal | lognormal``. A one-sided bound
 (``>= 5``) has no distribution: sampling it is an error that says so.
 """
@@ -38,7 +39,16 @@ def draw(name: str, kind: str, point: float, low: float | None, high: float | No
         if low > 0 and distribution != "normal":
             mu, sigma = (np.log(low) + np.log(high)) / 2, (np.log(high) - np.log(low)) / (2 * Z95)
             return rng.lognormal(mu, sigma, n)
-        return rng.normal((low + high) / 2, (high - low) / (2 * Z95), n)
+        mean, sd = (low + high) / 2, (high - low) / (2 * Z95)
+        out = rng.normal(mean, sd, n)
+        if low >= 0:  # an interval from 0 is of a quantity that is never negative: truncate there (redraw)
+            for _ in range(100):
+                below = out < 0
+                if not below.any():
+                    break
+                out[below] = rng.normal(mean, sd, int(below.sum()))
+            out = np.maximum(out, 0.0)
+        return out
     return rng.uniform(low, high, n)
 
 

@@ -356,3 +356,12 @@ def test_shares_of_huge_swings_and_samples_in_the_asked_unit(proj, tmp_path: Pat
     unknown = CliRunner().invoke(cli, [*base, "sweep", "power_for_chips", "-s", "aws-new-carlisle", "--vary",
                                        "chip_count=1:2:2", "--set", "nosuch=3"])
     assert unknown.exit_code == 1 and "unknown input 'nosuch'" in unknown.stderr
+
+
+def test_a_90_percent_interval_from_zero_is_never_negative() -> None:
+    from kb import sampling
+
+    draws = sampling.draw("a", "ci90", 5.0, 0.0, 10.0, 100_000, np.random.default_rng(3))
+    assert draws.min() >= 0 and 4.5 < float(np.median(draws)) < 5.5
+    again = sampling.draw("a", "ci90", 5.0, 0.0, 10.0, 100_000, np.random.default_rng(3))
+    assert (draws == again).all()  # redraws are seeded too

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +20,13 @@ import numpy as np
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
+from bench_core import best_of  # noqa: E402  (bench/ is on the path when this script runs)
+
 from kb.engine import parse_override  # noqa: E402
 from kb.project import Project  # noqa: E402
 from kb.sampling import DEFAULT_SEED  # noqa: E402
 
 SETS = ["relative_throughput=2 to 3", "utilization=30% to 50%", "gpu_count=400000 to 700000"]
-
-
-def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def hand_written(n: int, facts: dict[str, float]) -> np.ndarray:
@@ -90,15 +82,15 @@ def main() -> None:
         numpy_values = hand_written(n, facts)
         p5, p95 = np.percentile(numpy_values, [5, 95])
         assert abs(result.low / p5 - 1) < 1e-9 and abs(result.high / p95 - 1) < 1e-9, (result.low, p5)  # type: ignore[attr-defined]
-        t_engine = best_of(engine)
-        t_numpy = best_of(lambda: np.percentile(hand_written(n, facts), [5, 50, 95]))
+        t_engine = best_of(engine, 3)
+        t_numpy = best_of(lambda: np.percentile(hand_written(n, facts), [5, 50, 95]), 3)
         print(f"--samples {n} gradient_bandwidth [b200-500k-nvl72] / hand-written numpy   ratio {t_engine / t_numpy:10.2f}"
               f"   (engine {t_engine * 1e3:.0f} ms, numpy {t_numpy * 1e3:.0f} ms; same draws, same percentiles)")
         from kb.sweep import parse_axis, sweep
 
         points = 20_000 if args.quick else 1_000_000
         axis = parse_axis(f"gpus_per_domain=8:576:{points}", False)
-        t_sweep = best_of(lambda: sweep(project.evaluator(), "gradient_bandwidth", "b200-500k-nvl72", [axis]))
+        t_sweep = best_of(lambda: sweep(project.evaluator(), "gradient_bandwidth", "b200-500k-nvl72", [axis]), 3)
         grid = axis.values
 
         def by_hand() -> np.ndarray:
@@ -109,7 +101,7 @@ def main() -> None:
             out: np.ndarray = params * f["bytes_per_value"] / (f["baseline_window"] * step / base)
             return out
 
-        t_hand = best_of(by_hand)
+        t_hand = best_of(by_hand, 3)
         print(f"sweep of {points} points / hand-written numpy                           ratio {t_sweep / t_hand:10.2f}"
               f"   (engine {t_sweep * 1e3:.0f} ms, numpy {t_hand * 1e3:.1f} ms)")
         try:

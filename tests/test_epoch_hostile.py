@@ -9,26 +9,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from conftest import CHECKOUT
 from helpers import assert_clean_error
-
-from kb.cli import cli
-
-COPY = CHECKOUT / "tests" / "data" / "epoch"
-
-
-def run(db: Path, *args: str, root: Path = CHECKOUT) -> Any:
-    return CliRunner().invoke(cli, ["--root", str(root), "--db", str(db), *args])
-
-
-def ok_json(db: Path, *args: str) -> Any:
-    r = run(db, *args, "--json")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
+from test_epoch_import import COPY, ok_json, run
 
 
 def rows_of(name: str) -> list[list[str]]:

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from . import formula, intervals, units
 from .definitions import Binding, Catalog, QueryDef, effective_bindings, input_unit
 from .errors import DimensionError, EvaluationError, KBError, NotFoundError
@@ -297,15 +295,14 @@ class Evaluator:
         ``samples`` the 5th to 95th percentiles of a Monte Carlo run (``MonteCarlo``; ``seed`` fixes the draws)."""
         from .methods import Corners, MonteCarlo
 
-        root, leaves = self._graph(query, scenario)
-        method: Corners | MonteCarlo = MonteCarlo(samples, seed) if samples else Corners()
-        if isinstance(method, MonteCarlo):
-            method.names = _input_names(root)
+        root, leaves = self.graph(query, scenario)
+        method = MonteCarlo(samples, seed, _input_names(root)) if samples else Corners()
         run = method.design(leaves)
         ranged = {k for k, leaf in leaves.items() if leaf.ranged}
         return self._result(query, root, run, method, ranged, {}, top=True)
 
-    def _graph(self, query: str, scenario: str) -> tuple[QNode, dict[str, Leaf]]:
+    def graph(self, query: str, scenario: str) -> tuple[QNode, dict[str, Leaf]]:
+        """The query's resolved graph and its leaves by key; a --set name the derivation lacks is an error."""
         root = self.resolve(query, scenario)
         unknown = sorted({k for k in self.overrides if isinstance(k, str)} - self.seen_inputs)
         if unknown:
@@ -321,7 +318,7 @@ class Evaluator:
         squared swings (a variance-like share of the spread). One-sided inputs have no finite swing: skipped."""
         from .methods import OneAtATime
 
-        root, leaves = self._graph(query, scenario)
+        root, leaves = self.graph(query, scenario)
         method = OneAtATime()
         out = method.design(leaves).array(root)
         names = _input_names(root)
@@ -332,15 +329,6 @@ class Evaluator:
         for w in swings:
             w.share = (w.swing / largest) ** 2 / total if total else 0.0
         return sorted(swings, key=lambda w: -w.swing)
-
-    def points(self, root: QNode, given: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The root's values at many points: the leaves named in ``given`` (by key) take those SI values,
-        every other leaf its point (a sweep)."""
-        from .methods import Grid
-
-        leaves: dict[str, Leaf] = {}
-        _collect(root, leaves)
-        return Grid(given).design(leaves).array(root)[1:]
 
     def _result(self, name: str, node: Leaf | QNode, run: Run, method: Any, ranged: set[str],
                 trees: dict[int, tuple[formula.Node, Any]], top: bool = False) -> Result:

@@ -142,10 +142,10 @@ class Corners:
 class MonteCarlo:
     """``samples`` draws of each input, once per sample; the 5th to 95th percentiles."""
 
-    def __init__(self, samples: int, seed: int | None = None) -> None:
+    def __init__(self, samples: int, seed: int | None = None, names: Mapping[str, str] | None = None) -> None:
         self.samples = samples
         self.seed = sampling.DEFAULT_SEED if seed is None else seed
-        self.names: dict[str, str] = {}  # leaf key -> the input it is bound to, for messages
+        self.names = dict(names or {})  # leaf key -> the input it is bound to, for messages
 
     def design(self, leaves: Mapping[str, Leaf]) -> Run:
         rng = np.random.default_rng(self.seed)

@@ -8,12 +8,13 @@ the derivation is evaluated once, vectorised over the whole grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import units
-from .errors import EvaluationError, KBError, NotFoundError
+from .errors import KBError, NotFoundError
+from .methods import Grid
 from .values import Value
 
 if TYPE_CHECKING:
@@ -83,27 +84,17 @@ def sweep(evaluator: Evaluator, query: str, scenario: str, axes: list[Axis]) -> 
     for a in axes:  # each varied input becomes a set leaf in this scenario (not in scenarios it refers to)
         mid = float(a.values[len(a.values) // 2])
         evaluator.overrides[(scenario, a.name)] = (Value(f"{mid:g}", "exact", mid), a.unit)
-    root = evaluator.resolve(query, scenario)
+    root, leaves = evaluator.graph(query, scenario)  # refuses a --set name the derivation does not have
     unknown = [a.name for a in axes if a.name not in evaluator.seen_inputs]
-    unknown += sorted(k for k in evaluator.overrides if isinstance(k, str) and k not in evaluator.seen_inputs)
     if unknown:
         raise NotFoundError("input", unknown[0], sorted(evaluator.seen_inputs),
-                            hint=f"--vary and --set name inputs of the derivation of {query}")
-    from .engine import _collect
-
-    leaves: dict[str, Any] = {}
-    _collect(root, leaves)
+                            hint=f"--vary names an input of the derivation of {query}")
     elsewhere = [a.name for a in axes if f"set:{a.name}" not in leaves]
     if elsewhere:  # bound only by a query this scenario takes from another scenario
         raise KBError(f"--vary {elsewhere[0]}: scenario {scenario} does not bind it itself (it comes in through a "
                       f"query of another scenario); --set {elsewhere[0]}=VALUE changes it everywhere")
     grids = np.meshgrid(*[a.values for a in axes], indexing="ij")
     grid = {f"set:{a.name}": g.ravel() * units.si_factor(a.unit) for a, g in zip(axes, grids)}
-    out = evaluator.points(root, grid)
-    if not np.isfinite(out).all():
-        bad = int(np.flatnonzero(~np.isfinite(out))[0])
-        at = ", ".join(f"{a.name} = {g.ravel()[bad]:.4g}" for a, g in zip(axes, grids))
-        raise EvaluationError(f"query {query} is not a finite number at some points of the sweep ({at}: a division "
-                              "by zero?); sweep a narrower range")
+    out = Grid(grid).design(leaves).array(root)[1:]  # a point that is not finite is an error there
     unit = root.query.display_unit
     return Sweep(query, scenario, unit, axes, (out / units.si_factor(unit)).reshape(shape))

@@ -99,7 +99,8 @@ def read_text(path: Path, where: str | None = None) -> str:
 
 
 def write_text(path: Path, text: str, *, make_parents: bool = False) -> None:
-    """Write a file whole or not at all (a temporary file renamed into place); errors are one KBError."""
+    """Write a file whole or not at all (:func:`write_chunks`: a unique temporary file renamed into place),
+    with ``make_parents`` creating its folders first; errors are one KBError."""
     from .errors import KBError
 
     if make_parents:
@@ -110,16 +111,7 @@ def write_text(path: Path, text: str, *, make_parents: bool = False) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the folder is not there, or not writable: nothing was written
-        raise KBError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    write_chunks(path, [text])
 
 
 def write_chunks(path: Path, chunks: Iterable[str] | Iterable[bytes], *, binary: bool = False) -> None:

@@ -39,11 +39,10 @@ class Number:
         low_si, high_si = (None, None) if self._point else (r.low, r.high)
         digits = self._digits if digits is None else digits
         if r.meaning == "samples_p5_p95" and not self._point and r.samples:  # the median, "159 MW (90%: 151-168 MW)"
+            assert r.low is not None and r.high is not None  # a Monte Carlo result always has p5 and p95
             median = r.samples["p50"] * units.si_factor(r.unit)
             text = (f"{format_value(median, None, None, self._unit, style, digits)} "
-                    f"(90%: {format_value((r.low + r.high) / 2, r.low, r.high, self._unit, style, digits)})"
-                    if r.low is not None and r.high is not None else format_value(median, None, None, self._unit,
-                                                                                  style, digits))
+                    f"(90%: {format_value((r.low + r.high) / 2, r.low, r.high, self._unit, style, digits)})")
         else:
             text = format_value(r.point, low_si, high_si, self._unit, style, digits)
         value, low, high = r.shown(self._unit)

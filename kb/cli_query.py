@@ -390,10 +390,11 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
     grid = np.meshgrid(*[a.values for a in axes], indexing="ij")
     flat = [g.ravel() for g in grid]
     if plot:
+        from dataclasses import replace
+
         from .charts import sweep_chart
 
-        result.values, result.unit = values, shown
-        sweep_chart(result, Path(plot))
+        sweep_chart(replace(result, values=values, unit=shown), Path(plot))  # drawn in the unit shown
     if as_json:
         emit_json({"query": query_name, "scenario": scenario, "unit": shown,
                    "vary": [{"name": a.name, "unit": a.unit, "log": a.log, "values": a.values.tolist()} for a in axes],

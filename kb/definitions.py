@@ -19,7 +19,6 @@ from .claims import split_ref
 from .errors import DimensionError, EvaluationError, FileFormatError, KBError, NotFoundError
 from .formula import Node
 from .selection import COMBINE, PIN_KEYS
-from .units import parse_quantity
 from .values import Value
 from .yamlio import Fields, YMap, read_yaml
 
@@ -280,7 +279,6 @@ def _check_chain(s: ScenarioDef, scenarios: dict[str, ScenarioDef]) -> None:
 FACT_BINDING_KEYS = {"fact", "combine", "use", "reason", "description", "distribution", *PIN_KEYS}
 ASSUMPTION_KEYS = {"value", "unit", "interval", "point", "reason", "source", "locator", "quote", "use", "description",
                    "distribution"}
-DISTRIBUTIONS = ("uniform", "loguniform", "normal", "lognormal")  # --samples' shapes for a range
 QUERY_BINDING_KEYS = {"query", "scenario", "reason", "description"}
 BINDING_KEYS = FACT_BINDING_KEYS | ASSUMPTION_KEYS | QUERY_BINDING_KEYS
 
@@ -323,8 +321,8 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
     if use not in ("interval", "point"):
         raise FileFormatError(f"use {use!r} is not one of: interval, point")
     distribution = g.opt("distribution")
-    if distribution is not None and distribution not in DISTRIBUTIONS:
-        raise FileFormatError(f"distribution {distribution!r} is not one of: {', '.join(DISTRIBUTIONS)}",
+    if distribution is not None and distribution not in units.DISTRIBUTIONS:
+        raise FileFormatError(f"distribution {distribution!r} is not one of: {', '.join(units.DISTRIBUTIONS)}",
                               where=f"{g.at('distribution')} scenario input {name}")
     if kinds[0] == "fact":
         ref = g.req("fact")
@@ -347,7 +345,12 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
         if qn not in queries:
             raise NotFoundError("query", qn, list(queries))
         return Binding(name, "query", where, query=qn, scenario=g.opt("scenario"), reason=g.opt("reason"))
-    value, unit = parse_quantity(g.req("value"), interval=g.opt("interval"), point=g.opt("point"))
+    value, unit, shape = units.parse_shaped(g.req("value"), interval=g.opt("interval"), point=g.opt("point"))
+    if shape is not None:
+        if distribution is not None:
+            raise FileFormatError(f"value {g.req('value')!r} already says its distribution ({shape}); drop "
+                                  "'distribution'", where=f"{g.at('distribution')} scenario input {name}")
+        distribution = shape
     if g.opt("unit") is not None:
         if unit:
             raise FileFormatError("give the unit once: inside 'value' or as 'unit'")
@@ -360,6 +363,9 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
         raise FileFormatError("an assumption's locator or quote needs its 'source'")
     if distribution is not None and value.kind not in ("range", "ci90"):
         raise FileFormatError(f"distribution {distribution} needs a range such as '2 to 4', not {value.text!r}",
+                              where=f"{g.at('distribution')} scenario input {name}")
+    if distribution in ("lognormal", "loguniform") and (value.low or 0) <= 0:
+        raise FileFormatError(f"distribution {distribution} needs a range above zero, not {value.text!r}",
                               where=f"{g.at('distribution')} scenario input {name}")
     return Binding(name, "assumption", where, value=value, unit="" if unit == "1" else unit, reason=reason,
                    source=g.opt("source"), locator=g.opt("locator"), quote=g.opt("quote"), use=use,

@@ -120,7 +120,8 @@ class Evaluator:
         store: Store,
         catalog: Catalog,
         *,
-        overrides: dict[Any, tuple[Value, str]] | None = None,  # NAME, or (scenario, NAME) for that scenario only
+        # NAME, or (scenario, NAME) for that scenario only -> (value, unit, distribution or None)
+        overrides: dict[Any, tuple[Value, str, str | None]] | None = None,
         known_at: str | None = None,
         pins: dict[str, str] | None = None,
     ) -> None:
@@ -159,8 +160,8 @@ class Evaluator:
             where = f"query {q.name}, scenario {scenario}, input {decl.name}"
             scoped = (scenario, decl.name)  # a sweep varies the input in its own scenario only
             if scoped in self.overrides or decl.name in self.overrides:
-                value, unit = self.overrides[scoped if scoped in self.overrides else decl.name]
-                given = self._leaf_set(decl.name, value, unit)
+                value, unit, shape = self.overrides[scoped if scoped in self.overrides else decl.name]
+                given = self._leaf_set(decl.name, value, unit, shape)
                 child: Leaf | QNode = given
                 got = unit
                 if decl.name in bindings and bindings[decl.name][1].kind == "fact":
@@ -283,11 +284,11 @@ class Evaluator:
         assert isinstance(leaf, Leaf)  # a fact or an assumption
         return Result(name, leaf.kind, leaf.point, leaf.low, leaf.high, leaf.unit, leaf)
 
-    def _leaf_set(self, name: str, value: Value, unit: str) -> Leaf:
+    def _leaf_set(self, name: str, value: Value, unit: str, shape: str | None) -> Leaf:
         factor = units.si_factor(unit)
         low, high = _bounds(value, factor)
         return Leaf(f"set:{name}", "set", value.point * factor, low, high, value.kind, unit,
-                    reason="set on the command line (--set)")
+                    reason="set on the command line (--set)", distribution=shape)
 
     # ---- evaluation
     def evaluate(self, query: str, scenario: str, samples: int | None = None, seed: int | None = None) -> Result:
@@ -437,16 +438,17 @@ def _refuse_bare_percent(leaf: Leaf, name: str, want: str, where: str) -> None:
                   f"write {how}, or a fraction such as 0.4", where=where)
 
 
-def parse_override(text: str) -> tuple[str, tuple[Value, str]]:
-    """``NAME=VALUE`` or ``NAME=VALUE UNIT`` (``utilization=50 %``, ``window="2 to 4 s"``)."""
+def parse_override(text: str) -> tuple[str, tuple[Value, str, str | None]]:
+    """``NAME=VALUE`` or ``NAME=VALUE UNIT`` (``utilization=50 %``, ``window="2 to 4 s"``,
+    ``window="lognormal(2 to 4) s"``): the value, its unit and its distribution under --samples."""
     from .definitions import NAME
-    from .units import parse_quantity
+    from .units import parse_shaped
 
     name, sep, rest = text.partition("=")
     name = name.strip()
     if not sep or not NAME.match(name):
         raise KBError(f"--set {text!r} must look like NAME=VALUE or NAME=\"VALUE UNIT\"")
     try:
-        return name, parse_quantity(rest)
+        return name, parse_shaped(rest)
     except KBError as exc:
         raise KBError(f"--set {name}: {exc.message}") from None

@@ -83,7 +83,7 @@ def sweep(evaluator: Evaluator, query: str, scenario: str, axes: list[Axis]) -> 
         raise KBError(f"a sweep of {int(np.prod(shape))} points is more than {MAX_POINTS}; use fewer points")
     for a in axes:  # each varied input becomes a set leaf in this scenario (not in scenarios it refers to)
         mid = float(a.values[len(a.values) // 2])
-        evaluator.overrides[(scenario, a.name)] = (Value(f"{mid:g}", "exact", mid), a.unit)
+        evaluator.overrides[(scenario, a.name)] = (Value(f"{mid:g}", "exact", mid), a.unit, None)
     root, leaves = evaluator.graph(query, scenario)  # refuses a --set name the derivation does not have
     unknown = [a.name for a in axes if a.name not in evaluator.seen_inputs]
     if unknown:

@@ -126,6 +126,42 @@ def parse_quantity(text: str, *, interval: str | None = None, point: str | None 
     return value, "" if unit == "1" else unit
 
 
+DISTRIBUTIONS = ("uniform", "loguniform", "normal", "lognormal")
+_SHAPED = re.compile(r"\s*(uniform|loguniform|normal|lognormal)\s*\((.*)\)\s*(.*?)\s*", re.S)
+
+
+def parse_shaped(text: str, *, interval: str | None = None,
+                 point: str | None = None) -> tuple[Value, str, str | None]:
+    """A value with its distribution for --samples: ``"lognormal(2 to 4) month"`` (or ``lognormal(2, 4)``,
+    the unit inside or after) -> (Value 2..4 as a 90% interval, "month", "lognormal"). normal and
+    lognormal read the range as its 5th and 95th percentiles; uniform and loguniform as hard bounds.
+    Anything else is :func:`parse_quantity`'s, with no distribution."""
+    m = _SHAPED.fullmatch(text or "")
+    if not m:
+        return (*parse_quantity(text, interval=interval, point=point), None)
+    shape, inner, unit_after = m.group(1), m.group(2).strip(), m.group(3)
+    example = f"{shape}(2 to 4) month"
+    if interval is not None:
+        raise ValueSyntaxError(f"{text.strip()!r} already says how to read its range ({shape}); drop 'interval'")
+    parts = inner.split(",")
+    if len(parts) == 2:
+        inner = f"{parts[0].strip()} to {parts[1].strip()}"
+    elif len(parts) > 2:
+        raise ValueSyntaxError(f"{text.strip()!r}: {shape}(...) takes one range, e.g. {example!r}")
+    value, unit = parse_quantity(inner, point=point)
+    if value.kind not in ("range", "ci90"):
+        raise ValueSyntaxError(f"{text.strip()!r}: {shape}(...) needs a range, e.g. {example!r}")
+    if unit and unit_after:
+        raise ValueSyntaxError(f"{text.strip()!r} gives a unit inside and after {shape}(...); give it once")
+    unit = unit or unit_after
+    parse_unit(unit)
+    if shape in ("lognormal", "loguniform") and (value.low or 0) <= 0:
+        raise ValueSyntaxError(f"{text.strip()!r}: {shape} needs a range above zero (its logarithm is drawn)")
+    if shape in ("normal", "lognormal"):
+        value = parse_value(value.text, interval="ci90", point=point, percent_ok=True)
+    return value, "" if unit == "1" else unit, shape
+
+
 def _refuse_half_range(text: str, unit: str) -> None:
     """``500 ms to 2``, ``1 s to``, ``0 to inf``: a range the grammar cannot read, said as such (not as a bad unit)."""
     words = unit.split()

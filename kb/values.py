@@ -38,6 +38,7 @@ GROUPED_DIGITS = re.compile(r"[0-9],[0-9]{3}")  # 16,384: refused everywhere, wi
 
 _NUM = re.compile(r"(?P<num>(?:[0-9]+(?:\.(?!\.)[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)(?P<suffix>[KkMBT](?![A-Za-z0-9_/*^(]))?"
                   r"(?P<pct>\s*%)?")
+_PLAIN = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _HEDGES = ("approximately", "roughly", "around", "about", "circa", "~", "≈")
 _AT_LEAST = ("at least", "more than", "over", ">=", "≥", ">")
 _AT_MOST = ("at most", "less than", "up to", "<=", "≤", "<")
@@ -206,6 +207,8 @@ def parse_value(text: str, *, interval: str | None = None, point: str | None = N
     raw = (text or "").strip()
     if not raw:
         raise ValueSyntaxError(f"empty value; write a number such as {ACCEPTED_FORMS}")
+    if _PLAIN.fullmatch(raw) and interval is None and point is None:  # most imported cells: one plain number
+        return Value(raw, "exact", _finite(raw, raw))
     kind, pt, low, high, percent, end = _read(raw)
     if end != len(raw):
         raise _syntax(raw)

@@ -417,8 +417,8 @@ def test_percent_ranges_on_the_command_line(text, low, high):
     from kb.engine import parse_override
     from kb.units import si_factor
 
-    name, (value, unit) = parse_override(text)
-    assert name == "utilization" and unit == "%"
+    name, (value, unit, shape) = parse_override(text)
+    assert name == "utilization" and unit == "%" and shape is None
     assert (value.low * si_factor(unit), value.high * si_factor(unit)) == (pytest.approx(low), pytest.approx(high))
 
 

@@ -42,7 +42,8 @@ def _check_sets(ctx: Any, param: Any, value: tuple[str, ...]) -> tuple[str, ...]
 
 
 SET = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", callback=_check_sets,
-                   help="Override an input wherever it occurs, e.g. --set utilization=50% or --set 'sync_window=2 s'.")
+                   help="Override an input wherever it occurs, e.g. --set utilization=50%, --set 'sync_window=2 s' "
+                        "or, shaped for --samples, --set 'sync_window=lognormal(1 to 4) s'.")
 
 
 def _overrides(sets: tuple[str, ...]) -> dict[str, Any]:

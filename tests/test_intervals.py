@@ -365,3 +365,46 @@ def test_a_90_percent_interval_from_zero_is_never_negative() -> None:
     assert draws.min() >= 0 and 4.5 < float(np.median(draws)) < 5.5
     again = sampling.draw("a", "ci90", 5.0, 0.0, 10.0, 100_000, np.random.default_rng(3))
     assert (draws == again).all()  # redraws are seeded too
+
+
+def test_a_distribution_written_inline_draws_as_the_key_does(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    inline = make_project(tmp_path / "inline", QUERIES, SCENARIOS.replace(
+        'x: {value: "2 to 8", distribution: lognormal, reason: a shape}',
+        'x: {value: "lognormal(2, 8)", reason: a shape}').replace(
+        'y: {value: "1 to 100", distribution: loguniform, reason: a shape}',
+        'y: {value: "loguniform(1 to 100)", reason: a shape}'))
+    keyed = proj.evaluator().evaluate("difference", "shaped", samples=50_000, seed=3)
+    written = inline.evaluator().evaluate("difference", "shaped", samples=50_000, seed=3)
+    assert written.samples == keyed.samples  # the same shapes: the same draws
+    assert inline.evaluator().evaluate("difference", "shaped").meaning == "ci90"  # lognormal(...) is a 90% interval
+    # on the command line, in a unit, the unit inside or after the parentheses
+    base = ["--root", str(proj.root), "--db", str(proj.db_path), "query", "difference", "-s", "shaped",
+            "--samples", "50000", "--seed", "3", "--json"]
+    found = []
+    for text in ("lognormal(2 to 8)", "lognormal(2, 8) 1"):
+        out = CliRunner().invoke(cli, [*base, "--set", f"x={text}"])
+        assert out.exit_code == 0, out.output
+        found.append(json.loads(out.stdout)["samples"])
+    assert found[0] == found[1]
+    # a --set input is drawn in its own place in the stream: the same distribution, other draws
+    assert found[0]["p50"] == pytest.approx(keyed.samples["p50"], rel=0.03)
+    assert found[0]["p95"] == pytest.approx(keyed.samples["p95"], rel=0.03)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lognormal(4)", "lognormal(...) needs a range, e.g. 'lognormal(2 to 4) month'"),
+    ("normal(1, 2, 3)", "normal(...) takes one range"),
+    ("lognormal(0 to 4)", "lognormal needs a range above zero"),
+    ("uniform(1 s to 2 s) s", "gives a unit inside and after uniform(...); give it once"),
+])
+def test_a_bad_inline_distribution_is_a_usage_error(proj, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "difference",
+                                   "-s", "shaped", "--set", f"x={text}"])
+    assert out.exit_code == 2 and message in out.output, out.output
+
+
+def test_an_inline_distribution_and_a_distribution_key_conflict(tmp_path: Path) -> None:
+    bad = SCENARIOS.replace('x: {value: "2 to 8", distribution: lognormal, reason: a shape}',
+                            'x: {value: "normal(2 to 8)", distribution: lognormal, reason: a shape}')
+    with pytest.raises(Exception, match=r"already says its distribution \(normal\); drop 'distribution'"):
+        make_project(tmp_path, QUERIES, bad).catalog  # noqa: B018

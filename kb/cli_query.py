@@ -157,7 +157,11 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
             raise click.UsageError("--sensitivity is a table of its own; drop --samples and --explain")
         _sensitivity(evaluator, query_name, scenario, unit, as_json, plot)
         return
-    result = evaluator.evaluate(query_name, scenario, samples=samples, seed=seed)
+    bar = _progress(evaluator, f"{samples} samples", bool(samples and samples >= PROGRESS_SAMPLES and not as_json))
+    try:
+        result = evaluator.evaluate(query_name, scenario, samples=samples, seed=seed)
+    finally:
+        _finish(bar)
     _check_unit(result, unit, query_name)
     if plot and result.draws is None:
         raise click.UsageError(f"{query_name} [{scenario}] has no ranged input: there is no distribution to draw")
@@ -181,6 +185,29 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
 
 
 MAX_TABLE = 10_000  # sweep points printed as a table; more go to --csv or --json
+PROGRESS_SAMPLES = 10_000_000  # a Monte Carlo run this large shows a progress bar on a terminal
+PROGRESS_POINTS = 1_000_000  # and a sweep of this many points
+
+
+def _progress(evaluator: Any, label: str, wanted: bool) -> Any:
+    """Give ``evaluator`` a progress bar on stderr if ``wanted`` and both stdout and stderr are a terminal
+    (never in --json or --csv output, nor in a pipe); returns the bar to finish, or None."""
+    import sys
+
+    if not (wanted and sys.stdout.isatty() and sys.stderr.isatty()):
+        return None
+    bar: Any = click.progressbar(length=1, label=label, file=sys.stderr, show_eta=False)
+
+    def report(done: int, total: int) -> None:
+        bar.length = total
+        bar.update(done - bar.pos)
+    evaluator.progress = report
+    return bar
+
+
+def _finish(bar: Any) -> None:
+    if bar is not None and bar.pos:  # drawn at least once: end its line (an error before any step drew none)
+        bar.render_finish()
 
 
 def _check_plot(plot: str) -> None:
@@ -373,15 +400,20 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
     except KBError as exc:
         raise click.UsageError(exc.message) from None
     size = int(np.prod([len(a.values) for a in axes]))
-    if size > MAX_TABLE and not (as_json or as_csv):
-        raise click.UsageError(f"{size} points are too many for a table; add --csv or --json (up to {MAX_TABLE} "
-                               "print as a table)")
+    tabled = not (as_json or as_csv) and size <= MAX_TABLE  # more points than that: drawn, or as data
+    if size > MAX_TABLE and not (as_json or as_csv or plot):
+        raise click.UsageError(f"{size} points are too many for a table; add --csv or --json, or draw them with "
+                               f"--plot (up to {MAX_TABLE} print as a table)")
     overrides = _overrides(sets)
     clash = [a.name for a in axes if a.name in overrides]
     if clash:
         raise click.UsageError(f"{clash[0]} is both --set and --vary; give one")
     evaluator = project.evaluator(overrides=overrides, known_at=known_at)
-    result = sweep(evaluator, query_name, scenario, axes)
+    bar = _progress(evaluator, f"{size} points", size >= PROGRESS_POINTS and not as_json)
+    try:
+        result = sweep(evaluator, query_name, scenario, axes)
+    finally:
+        _finish(bar)
     shown = unit or result.unit
     if unit:
         from .units import check_dimension
@@ -408,11 +440,14 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
         for i, v in enumerate(values.ravel()):
             writer.writerow([*(f"{c[i]:.10g}" for c in flat), f"{v:.10g}"])
         click.echo(buf.getvalue(), nl=False)
-    else:
+    elif tabled:
         from .numfmt import sig
 
         head = [f"{a.name} ({a.unit})" if a.unit else a.name for a in axes] + [
             f"{query_name} ({shown})" if shown else query_name]
         click.echo(table(head, [[*(sig(c[i], 4) for c in flat), sig(v, 4)] for i, v in enumerate(values.ravel())]))
+    else:
+        click.echo(f"{query_name} [{scenario}] over {size} points: {np.nanmin(values):.4g} to {np.nanmax(values):.4g}"
+                   f"{' ' + shown if shown else ''} (too many for a table; --csv or --json gives the values)")
     if plot:
         click.echo(f"Drew {plot}", err=as_json or as_csv)

@@ -9,7 +9,7 @@ node, Monte Carlo draws, one-at-a-time ends, a sweep's grid); index 0 is always 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +135,8 @@ class Evaluator:
         self.seen_inputs: set[str] = set()
         self._facts: dict[tuple[Any, ...], tuple[ClaimRow, ...]] = {}  # one lookup per binding per evaluator
         self.warnings: list[str] = []  # e.g. a --set value outside the plausible range of the fact it replaces
+        # (done, total) after each step of a Monte Carlo run or a sweep: inputs drawn, then nodes computed
+        self.progress: Callable[[int, int], None] | None = None
 
     @property
     def sources(self) -> dict[str, SourceRow]:
@@ -297,10 +299,28 @@ class Evaluator:
         from .methods import Corners, MonteCarlo
 
         root, leaves = self.graph(query, scenario)
-        method = MonteCarlo(samples, seed, _input_names(root)) if samples else Corners()
-        run = method.design(leaves)
+        method: Corners | MonteCarlo
+        if samples:
+            method = MonteCarlo(samples, seed, _input_names(root))
+            drawn = sum(1 for leaf in leaves.values() if leaf.ranged)
+            run = method.design(leaves, self.stepper(drawn + count_nodes(root)))
+        else:
+            method = Corners()
+            run = method.design(leaves)
         ranged = {k for k, leaf in leaves.items() if leaf.ranged}
         return self._result(query, root, run, method, ranged, {}, top=True)
+
+    def stepper(self, total: int) -> Callable[[], None] | None:
+        """A callback that reports one more of ``total`` steps to :attr:`progress` (None without one)."""
+        report = self.progress
+        if report is None:
+            return None
+        done = [0]
+
+        def step() -> None:
+            done[0] += 1
+            report(done[0], total)
+        return step
 
     def graph(self, query: str, scenario: str) -> tuple[QNode, dict[str, Leaf]]:
         """The query's resolved graph and its leaves by key; a --set name the derivation lacks is an error."""
@@ -412,6 +432,20 @@ def _input_names(node: QNode, out: dict[str, str] | None = None) -> dict[str, st
         else:
             _input_names(child, out)
     return out
+
+
+def count_nodes(root: QNode) -> int:
+    """The query nodes of a graph, each once (a query reached twice is computed once)."""
+    seen: set[int] = set()
+
+    def walk(node: Leaf | QNode) -> None:
+        if isinstance(node, Leaf) or id(node) in seen:
+            return
+        seen.add(id(node))
+        for _, child in node.inputs:
+            walk(child)
+    walk(root)
+    return len(seen)
 
 
 def _collect(node: Leaf | QNode, leaves: dict[str, Leaf]) -> None:

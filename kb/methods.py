@@ -13,7 +13,7 @@ each leaf, and evaluates it over the method's arrays; the per-run state lives in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ class Run:
     open: np.ndarray  # design points where an input sits at an infinite end (a limit, not a value)
     values: dict[int, np.ndarray] = field(default_factory=dict)  # id(QNode) -> its values
     finite: bool = False  # every design point is a value a user sees (samples, sweep points): none may be inf
+    on_step: Callable[[], None] | None = None  # called after each node is computed (a progress bar)
 
     def array(self, node: Leaf | QNode) -> np.ndarray:
         from .engine import Leaf
@@ -72,6 +73,8 @@ class Run:
                     f"query {node.query.name} in scenario {node.scenario} is undefined for some values of its inputs "
                     "(a corner of their ranges, a sample or a sweep point)")
             self.values[id(node)] = out
+            if self.on_step is not None:
+                self.on_step()
         return self.values[id(node)]
 
 
@@ -147,7 +150,8 @@ class MonteCarlo:
         self.seed = sampling.DEFAULT_SEED if seed is None else seed
         self.names = dict(names or {})  # leaf key -> the input it is bound to, for messages
 
-    def design(self, leaves: Mapping[str, Leaf]) -> Run:
+    def design(self, leaves: Mapping[str, Leaf], on_step: Callable[[], None] | None = None) -> Run:
+        """The draws; ``on_step`` is called after each input is drawn (a progress bar)."""
         rng = np.random.default_rng(self.seed)
         n = 1 + self.samples
         drawn = {k for k, leaf in leaves.items() if leaf.ranged}
@@ -156,7 +160,9 @@ class MonteCarlo:
             leaf = leaves[key]
             arrays[key][1:] = sampling.draw(self.names.get(key, key.split(":")[-1]), leaf.interval_kind, leaf.point,
                                             leaf.low, leaf.high, self.samples, rng, leaf.distribution)
-        return Run(n, arrays, np.zeros(n, dtype=bool), finite=True)
+            if on_step is not None:
+                on_step()
+        return Run(n, arrays, np.zeros(n, dtype=bool), finite=True, on_step=on_step)
 
     STEP_SAMPLES = 100_000  # a step of the derivation (not the result asked for) is summarised from these
 

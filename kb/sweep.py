@@ -95,6 +95,10 @@ def sweep(evaluator: Evaluator, query: str, scenario: str, axes: list[Axis]) -> 
                       f"query of another scenario); --set {elsewhere[0]}=VALUE changes it everywhere")
     grids = np.meshgrid(*[a.values for a in axes], indexing="ij")
     grid = {f"set:{a.name}": g.ravel() * units.si_factor(a.unit) for a, g in zip(axes, grids)}
-    out = Grid(grid).design(leaves).array(root)[1:]  # a point that is not finite is an error there
+    from .engine import count_nodes
+
+    run = Grid(grid).design(leaves)
+    run.on_step = evaluator.stepper(count_nodes(root))
+    out = run.array(root)[1:]  # a point that is not finite is an error there
     unit = root.query.display_unit
     return Sweep(query, scenario, unit, axes, (out / units.si_factor(unit)).reshape(shape))

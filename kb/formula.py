@@ -367,7 +367,9 @@ def compile_node(node: Node) -> Compiled:
             def divide(env: dict[str, np.ndarray]) -> np.ndarray:
                 den = np.asarray(right(env))
                 _check(bool(np.ravel(den)[0] == 0), "division by zero", node)
-                _check(bool(np.any(den < 0) and np.any(den > 0)), "a range in the denominator spans zero", node)
+                # two reductions, no temporary arrays (NaN compares false: judged by the caller)
+                _check(bool(den.size > 1 and np.fmin.reduce(den, axis=None) < 0 < np.fmax.reduce(den, axis=None)),
+                       "a range in the denominator spans zero", node)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     return np.asarray(left(env) / den)
             return divide

@@ -408,3 +408,16 @@ def test_an_inline_distribution_and_a_distribution_key_conflict(tmp_path: Path) 
                             'x: {value: "normal(2 to 8)", distribution: lognormal, reason: a shape}')
     with pytest.raises(Exception, match=r"already says its distribution \(normal\); drop 'distribution'"):
         make_project(tmp_path, QUERIES, bad).catalog  # noqa: B018
+
+
+def test_a_large_heatmap_svg_embeds_one_image(tmp_path: Path) -> None:
+    from conftest import KB
+
+    out = tmp_path / "heat.svg"
+    r = KB(Path(__file__).resolve().parent.parent, tmp_path / "kb.sqlite")("sweep", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--vary", "gpus_per_domain=8:576:200",
+           "--vary", "utilization=30%:50%:200", "--plot", str(out))
+    assert r.exit_code == 0, r.output
+    assert "over 40000 points: " in r.stdout  # more than a table holds: drawn, its range printed
+    svg = out.read_text()
+    assert svg.startswith("<?xml") and 1 <= svg.count("<image") <= 2  # mesh (and colour bar) as rasters
+    assert out.stat().st_size < 1_000_000  # a path per cell: about 7.6 MB

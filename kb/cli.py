@@ -121,7 +121,7 @@ def cli(ctx: click.Context, root: str | None, db: str) -> None:
 
 
 # The command modules register themselves on ``cli`` when imported.
-from . import cli_claims, cli_facts, cli_import, cli_query, cli_render  # noqa: E402,F401
+from . import cli_browse, cli_claims, cli_facts, cli_import, cli_query, cli_render  # noqa: E402,F401
 
 
 def main() -> None:

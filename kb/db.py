@@ -95,6 +95,34 @@ def _cites_and_aliases(conn: Any) -> None:
             "BEGIN SELECT RAISE(ABORT, 'entity_alias is append-only'); END")
 
 
+def _search_index(conn: Any) -> None:
+    # `kb search` and Datasette's search boxes: entities (id, name, aliases, names imported later) and sources
+    # (title, publisher, authors) beside fact_fts. Each index row's rowid is its entity's or source's.
+    conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS entity_fts USING fts5(name, aliases, id)")
+    conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS source_fts USING fts5(title, publisher, authors)")
+    aliases = "(SELECT coalesce(group_concat(value, ' '), '') FROM json_each(coalesce({}.aliases, '[]')))"
+    conn.exec_driver_sql(
+        "CREATE TRIGGER IF NOT EXISTS entity_fts_insert AFTER INSERT ON entity BEGIN "
+        "INSERT INTO entity_fts(rowid, name, aliases, id) VALUES (new.rowid, new.name, "
+        f"{aliases.format('new')}, new.id); END")
+    conn.exec_driver_sql(
+        "CREATE TRIGGER IF NOT EXISTS entity_alias_fts_insert AFTER INSERT ON entity_alias BEGIN "
+        "UPDATE entity_fts SET aliases = aliases || ' ' || new.alias "
+        "WHERE rowid = (SELECT rowid FROM entity WHERE id = new.entity); END")
+    conn.exec_driver_sql(
+        "CREATE TRIGGER IF NOT EXISTS source_fts_insert AFTER INSERT ON source BEGIN "
+        "INSERT INTO source_fts(rowid, title, publisher, authors) VALUES (new.rowid, new.title, new.publisher, "
+        f"{aliases.replace('aliases', 'authors').format('new')}); END")
+    # what a database already holds
+    conn.exec_driver_sql(
+        "INSERT INTO entity_fts(rowid, name, aliases, id) SELECT e.rowid, e.name, trim("
+        f"{aliases.format('e')} || ' ' || coalesce((SELECT group_concat(a.alias, ' ') FROM entity_alias a "
+        "WHERE a.entity = e.id), '')), e.id FROM entity e")
+    conn.exec_driver_sql(
+        "INSERT INTO source_fts(rowid, title, publisher, authors) SELECT s.rowid, s.title, s.publisher, "
+        f"{aliases.replace('aliases', 'authors').format('s')} FROM source s")
+
+
 def _has_table(conn: Any, name: str) -> bool:
     return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).first() is not None
 
@@ -108,6 +136,7 @@ MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("005_render_number_claims", _render_number_claims),
     ("006_claim_qualifiers", _claim_qualifiers),
     ("007_cites_and_aliases", _cites_and_aliases),
+    ("008_search_index", _search_index),
 ]
 
 

@@ -1,0 +1,93 @@
+"""``kb search`` and ``kb serve``: finding claims by their words, and browsing the knowledge base."""
+
+from __future__ import annotations
+
+import click
+
+from .cli import cli, emit_json, pass_project
+from .project import Project
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most this many entities.")
+@click.option("--json", "as_json", is_flag=True, help="JSON: the entities with their matching claims, and sources.")
+@pass_project
+def search(project: Project, text: str, limit: int, as_json: bool) -> None:
+    """Ranked full-text search over quotes, notes, locators, entity names and aliases, and source titles,
+    grouped by entity (each word is required; a trailing * matches a prefix).
+
+    Example: kb search oversubscription
+    """
+    from .search import search as run
+    from .store import fact_json
+
+    found = run(project.store, text, limit)
+    sources = project.store.sources()
+    if as_json:
+        emit_json({
+            "query": text, "fts": found.query,
+            "entities": [{"id": g.entity["id"], "name": g.entity["name"], "kind": g.entity["kind"],
+                          "score": g.score, "name_match": g.name_snippet,
+                          "claims": [{**fact_json(h.claim, sources), "snippet": h.snippet, "score": h.score}  # type: ignore[arg-type]
+                                     for h in g.facts]} for g in found.groups],
+            "sources": [{"id": s["source"]["id"], "title": s["source"]["title"], "url": s["source"]["url"],
+                         "snippet": s["snippet"], "score": s["score"]} for s in found.sources],
+        })
+        return
+    if not found.groups and not found.sources:
+        click.echo(f"Nothing matches {text!r}.")
+        return
+    for g in found.groups:
+        e = g.entity
+        click.echo(f"{e['id']}  ({e['kind']}: {e['name']})" + (f"  name: {g.name_snippet}" if g.name_snippet else ""))
+        for h in g.facts[:5]:
+            c = h.claim
+            state = "" if c["effective_rank"] != "deprecated" and not c["superseded_by"] else (
+                "  (superseded)" if c["superseded_by"] else "  (deprecated)")
+            click.echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip()
+                       + f"  [{c['source']}] fact {c['id']}{state}")
+            click.echo(f"    {h.snippet}")
+        if len(g.facts) > 5:
+            click.echo(f"  ... and {len(g.facts) - 5} more matching claims (--json lists them)")
+    if found.sources:
+        click.echo("Sources:")
+        for s in found.sources:
+            click.echo(f"  {s['source']['id']}: {s['snippet']}" + (f"  {s['source']['url']}" if s["source"]["url"] else ""))
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; 0.0.0.0 makes it reachable from other machines.")
+@pass_project
+def serve(project: Project, port: int, host: str) -> None:
+    """Browse the knowledge base in Datasette: claims with their sources, facets, full-text search, and
+    canned queries (an entity's claims, competing claims, claims without a quote or locator, claims as of
+    before a date, what a render used). Datasette reads a snapshot taken at start (restart to see what was
+    written since), never the database itself.
+
+    Example: kb serve --port 8001, then open http://127.0.0.1:8001/kb/claims
+    """
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    import uvicorn
+    from datasette.app import Datasette
+
+    from .browse import DATABASE, metadata, snapshot
+
+    with tempfile.TemporaryDirectory(prefix="kb-serve-") as tmp:
+        path = Path(tmp) / f"{DATABASE}.sqlite"
+        counts = snapshot(project.store, path)
+        ds = Datasette(immutables=[str(path)], metadata=metadata(), settings={"sql_time_limit_ms": 3000})
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(ds.invoke_startup())
+        finally:
+            loop.close()
+        shown = "localhost" if host in ("127.0.0.1", "::1") else host
+        click.echo(f"Serving a snapshot of {project.db_path} ({counts['claims']} claims, {counts['conflicts']} "
+                   f"disagreeing pairs) at http://{shown}:{port}/{DATABASE}/claims ; Ctrl-C stops", err=True)
+        uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")

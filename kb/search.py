@@ -1,0 +1,112 @@
+"""``kb search``: ranked full-text search over quotes, notes and locators (``fact_fts``), entity names, ids
+and aliases (``entity_fts``), and source titles, publishers and authors (``source_fts``), grouped by entity.
+
+The words given are each searched as a phrase (``H100-SXM`` is the phrase "h100 sxm"; a trailing ``*``
+makes a prefix), all of them required, so no text is FTS5 syntax and nothing the user types is an
+error of the query language. Scores are FTS5's bm25 (lower is better); a group's score is its best hit's,
+an entity whose own name or alias matches counting double.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .claims import is_active
+from .errors import KBError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+MARK = ("[", "]")  # around the matched words in a snippet
+NAME_WEIGHT = 2.0  # an entity found by its own name ranks above one found through a quote
+_WORD = re.compile(r"[^\s\"]+")
+
+
+def fts_query(text: str) -> str:
+    """The user's words as an FTS5 query: each a quoted phrase, all required; ``word*`` a prefix."""
+    words = _WORD.findall(text or "")
+    phrases = []
+    for w in words:
+        prefix = w.endswith("*")
+        core = w.rstrip("*")
+        if not re.search(r"\w", core):
+            continue
+        phrases.append(f'"{core}"' + (" *" if prefix else ""))
+    if not phrases:
+        raise KBError(f"kb search: {text!r} has no words to search for; e.g. kb search oversubscription")
+    return " ".join(phrases)
+
+
+@dataclass
+class FactHit:
+    claim: dict[str, Any]
+    snippet: str
+    score: float
+
+
+@dataclass
+class Group:
+    """One entity's hits: its own name (if that matched) and its facts, best first."""
+
+    entity: dict[str, Any]
+    score: float
+    name_snippet: str | None = None
+    facts: list[FactHit] = field(default_factory=list)
+
+
+@dataclass
+class Found:
+    query: str
+    groups: list[Group]
+    sources: list[dict[str, Any]]  # {"source": row, "snippet", "score"}
+
+
+def search(store: Store, text: str, limit: int = 20) -> Found:
+    """The ``limit`` best entity groups (and up to ``limit`` sources) for ``text``."""
+    if limit < 1:
+        raise KBError("kb search --limit must be at least 1")
+    query = fts_query(text)
+    a, b = MARK
+    pool = max(limit * 10, 100)  # facts read to make ``limit`` groups
+    try:
+        fact_rows = store.sql(
+            f"SELECT f.id, f.entity, f.property, bm25(fact_fts) AS score, "
+            f"snippet(fact_fts, -1, '{a}', '{b}', '...', 14) AS snippet "
+            "FROM fact_fts JOIN fact f ON f.rowid = fact_fts.rowid WHERE fact_fts MATCH ? ORDER BY score LIMIT ?",
+            (query, pool))
+        entity_rows = store.sql(
+            f"SELECT e.id, bm25(entity_fts) AS score, snippet(entity_fts, -1, '{a}', '{b}', '...', 10) AS snippet "
+            "FROM entity_fts JOIN entity e ON e.rowid = entity_fts.rowid WHERE entity_fts MATCH ? "
+            "ORDER BY score LIMIT ?", (query, pool))
+        source_rows = store.sql(
+            f"SELECT s.id, bm25(source_fts) AS score, snippet(source_fts, -1, '{a}', '{b}', '...', 12) AS snippet "
+            "FROM source_fts JOIN source s ON s.rowid = source_fts.rowid WHERE source_fts MATCH ? "
+            "ORDER BY score LIMIT ?", (query, limit))
+    except Exception as exc:  # the query is built from phrases; a failure here is the index's, said plainly
+        raise KBError(f"kb search failed: {exc}") from None
+    entities = store.entities()
+    groups: dict[str, Group] = {}
+    for r in entity_rows:
+        e = entities.get(r["id"])
+        if e is not None:
+            groups[r["id"]] = Group(dict(e), r["score"] * NAME_WEIGHT, name_snippet=" ".join(r["snippet"].split()))
+    claims: dict[str, dict[str, Any]] = {}
+    for entity, prop in dict.fromkeys((r["entity"], r["property"]) for r in fact_rows):
+        for c in store.claims(entity, prop):
+            claims[c["id"]] = dict(c)
+    for r in fact_rows:
+        e = entities.get(r["entity"])
+        if e is None or r["id"] not in claims:
+            continue
+        group = groups.setdefault(r["entity"], Group(dict(e), r["score"]))
+        group.score = min(group.score, r["score"])
+        group.facts.append(FactHit(claims[r["id"]], " ".join(r["snippet"].split()), r["score"]))
+    for g in groups.values():  # active claims before superseded or deprecated ones, each best first
+        g.facts.sort(key=lambda h: (not is_active(h.claim), h.score))
+    ranked = sorted(groups.values(), key=lambda g: (g.score, g.entity["id"]))[:limit]
+    sources = store.sources()
+    found_sources = [{"source": dict(sources[r["id"]]), "snippet": " ".join(r["snippet"].split()), "score": r["score"]}
+                     for r in source_rows if r["id"] in sources]
+    return Found(query, ranked, found_sources)

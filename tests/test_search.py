@@ -1,0 +1,93 @@
+"""kb search: ranked full-text search over claims, entities and sources, grouped by entity."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_epoch_import import FILES, run
+
+from kb.search import fts_query
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("search") / "kb.sqlite"
+    r = run(db, "import", "epoch", *map(str, FILES))
+    assert r.exit_code == 0, r.output
+    return db
+
+
+def found(db: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    r = run(db, "search", *args, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def test_oversubscription_finds_the_llama_3_cluster_fact_first(tmp_path: Path) -> None:
+    r = run(tmp_path / "kb.sqlite", "search", "oversubscription")
+    assert r.exit_code == 0, r.output
+    first = r.stdout.splitlines()[:3]
+    assert first[0].startswith("llama-3-cluster  (cluster: ")
+    assert first[1].startswith("  oversubscription = 7  [llama-3-paper] fact ")
+    assert "[oversubscription] ratio of 1:7" in first[2]
+    data = found(tmp_path / "kb.sqlite", "oversubscription")
+    top = data["entities"][0]
+    assert top["id"] == "llama-3-cluster" and top["claims"][0]["property"] == "oversubscription"
+    assert top["claims"][0]["source"]["id"] == "llama-3-paper" and top["claims"][0]["value"] == 7
+
+
+def test_colossus_finds_the_imported_xai_clusters(imported: Path) -> None:
+    data = found(imported, "Colossus")
+    ids = [e["id"] for e in data["entities"]]
+    assert ids[0].startswith("xai-colossus")  # found by their own names first
+    assert {"xai-colossus-memphis-phase-1", "xai-colossus-memphis-phase-2", "xai-colossus-memphis-phase-3"} <= set(ids)
+    phase1 = next(e for e in data["entities"] if e["id"] == "xai-colossus-memphis-phase-1")
+    assert phase1["name_match"] == "xAI [Colossus] Memphis Phase 1"
+    powers = {c["value_text"] for c in phase1["claims"] if c["property"] == "site_power"}
+    assert powers == {"150", "142.688"}
+
+
+def test_sources_aliases_and_prefixes_are_searched(imported: Path) -> None:
+    data = found(imported, "GPU Clusters")
+    assert any(s["id"].startswith("epoch-clusters") for s in data["sources"])
+    assert found(imported, "Trainium2")["entities"][0]["id"] == "trn2"  # an alias recorded by the import
+    prefix = found(imported, "Coloss*")
+    ids = [e["id"] for e in prefix["entities"]]
+    assert prefix["fts"] == '"Coloss" *' and "xai-colossus-memphis-phase-1" in ids and "igenius-colosseum" in ids
+    assert len(found(imported, "Colossus", "--limit", "2")["entities"]) == 2
+
+
+@pytest.mark.parametrize("text", ['"', "NEAR(a b", "a AND OR", "col:umn", "a -x", "*"])
+def test_what_users_type_is_never_fts_syntax(imported: Path, text: str) -> None:
+    r = run(imported, "search", text)
+    if text in ('"', "*"):
+        assert r.exit_code == 1 and r.stderr.startswith("Error: kb search: ") and "no words" in r.stderr
+    else:
+        assert r.exit_code == 0, r.output
+
+
+def test_fts_query_quotes_each_word() -> None:
+    assert fts_query('H100-SXM "dense" NEAR') == '"H100-SXM" "dense" "NEAR"'
+
+
+def test_an_older_database_gains_the_index(tmp_path: Path) -> None:
+    """A database made before the search index (no entity_fts) is migrated and backfilled on open."""
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    assert run(db, "facts").exit_code == 0
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DROP TABLE entity_fts")
+        conn.execute("DROP TABLE source_fts")
+        for t in ("entity_fts_insert", "entity_alias_fts_insert", "source_fts_insert"):
+            conn.execute(f"DROP TRIGGER {t}")
+        conn.execute("DELETE FROM _kb_migrations WHERE name = '008_search_index'")
+    conn.close()
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(db, copy)
+    data = found(copy, "Trainium")
+    assert "trn2" in [e["id"] for e in data["entities"]]

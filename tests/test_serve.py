@@ -1,0 +1,133 @@
+"""kb serve: a real Datasette over a snapshot of the knowledge base, fetched through its JSON API; the fact
+page screenshotted in headless Chromium where Chromium is installed (CI installs it: there it must run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_epoch_import import FILES, run
+
+from conftest import CHECKOUT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(base: str, path: str) -> Any:
+    with urllib.request.urlopen(base + path, timeout=30) as response:
+        body = response.read()
+    return json.loads(body) if path.split("?")[0].endswith(".json") else body.decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path_factory.mktemp("serve")
+    db = folder / "kb.sqlite"
+    assert run(db, "import", "epoch", *map(str, FILES)).exit_code == 0
+    rendered = run(db, "render", "anthropic-trainium-compute", "-o", str(folder / "out.md"))
+    assert rendered.exit_code == 0, rendered.output
+    port = free_port()
+    log = (folder / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--root", str(CHECKOUT), "--db", str(db), "serve",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # up to a minute on a slow machine
+            try:
+                get(base, "/kb.json")
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"kb serve exited: {(folder / 'serve.log').read_text()}")
+                time.sleep(0.1)
+        else:
+            pytest.fail("kb serve did not answer within a minute")
+        yield base, db
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_the_claims_table_has_the_facts(served: tuple[str, Path]) -> None:
+    base, db = served
+    rows = get(base, "/kb/claims.json?_shape=array&entity=xai-colossus-memphis-phase-1&property=site_power")
+    assert sorted(r["value"] for r in rows) == ["142.688 MW", "150 MW"]
+    assert {r["method"] for r in rows} == {"reported", "calculated"}
+    assert all(r["source_url"] == "https://epoch.ai/data/gpu-clusters" for r in rows)
+    with sqlite3.connect(db) as conn:
+        total = conn.execute("SELECT COUNT(*) FROM fact").fetchone()[0]
+    assert get(base, "/kb/claims.json?_size=0")["filtered_table_rows_count"] == total
+
+
+def test_a_facet_counts_as_the_database_does(served: tuple[str, Path]) -> None:
+    base, db = served
+    facet = get(base, "/kb/claims.json?_facet=entity_kind&_size=0")["facet_results"]["entity_kind"]["results"]
+    with sqlite3.connect(db) as conn:
+        clusters = conn.execute("SELECT COUNT(*) FROM fact f JOIN entity e ON e.id = f.entity "
+                                "WHERE e.kind = 'cluster'").fetchone()[0]
+    assert {r["value"]: r["count"] for r in facet}["cluster"] == clusters
+
+
+def test_each_canned_query(served: tuple[str, Path]) -> None:
+    base, db = served
+    mine = get(base, "/kb/entity_claims.json?_shape=array&entity=xai-colossus-memphis-phase-1")
+    assert mine and {r["property"] for r in mine} >= {"site_power", "gpu_count"}
+    competing = get(base, "/kb/competing_claims.json?_shape=array&_size=max")
+    conflicts = json.loads(run(db, "conflicts", "--json").stdout)
+    assert len(competing) == sum(len(c["pairs"]) for c in conflicts) > 0
+    missing = get(base, "/kb/claims_without_quote_or_locator.json?_shape=array&_size=max")
+    assert missing and all(r["missing"] in ("quote", "locator", "quote and locator") for r in missing)
+    old = get(base, "/kb/claims_older_than.json?_shape=array&before=2015")
+    assert old and all(r["as_of"] < "2015" for r in old)
+    used = get(base, "/kb/render_used.json?_shape=array&render=anthropic-trainium-compute")
+    assert used and {r["template"] for r in used} == {"anthropic-trainium-compute"}
+    assert any(r["kind"] == "fact" for r in used)
+
+
+def test_search_and_the_fact_page(served: tuple[str, Path]) -> None:
+    base, _ = served
+    hits = get(base, "/kb/claims.json?_shape=array&_search=oversubscription")
+    assert hits[0]["entity"] == "llama-3-cluster"
+    assert get(base, "/kb/entity.json?_shape=array&_search=Colossus")[0]["id"].startswith("xai-colossus")
+    fact = get(base, "/kb/claims.json?_shape=array&entity=xai-colossus-memphis-phase-1&property=site_power"
+                     "&method=reported")[0]
+    page = get(base, f"/kb/claims/{fact['id']}")
+    assert "150 MW" in page and 'href="https://epoch.ai/data/gpu-clusters"' in page
+    assert "142.688 MW" in page  # the claim it competes with
+
+
+def test_the_fact_page_in_headless_chromium(served: tuple[str, Path], tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the screenshot test: chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed (apt-get install chromium); CI runs this")
+    base, _ = served
+    fact = get(base, "/kb/claims.json?_shape=array&entity=xai-colossus-memphis-phase-1&property=site_power")[0]
+    shot = tmp_path / "fact.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,900",
+                    f"{base}/kb/claims/{fact['id']}"], capture_output=True, timeout=120, check=False)
+    assert shot.is_file(), "chromium wrote no screenshot"
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] >= 800 and pixels.shape[1] >= 1100
+    assert float(pixels[..., :3].std()) > 0.02  # not a blank page

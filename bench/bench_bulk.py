@@ -364,7 +364,8 @@ def main() -> None:
         print(f"note: {note}")
     width = max(len(r[0]) for r in results)
     for name, ratio, detail in results:
-        print(f"{name.ljust(width)}  ratio {ratio:10.1f}   ({detail})")
+        shown = f"{ratio:10.1f}" if ratio >= 0.1 else f"{ratio:10.3g}"  # a tiny --quick difference is noise
+        print(f"{name.ljust(width)}  ratio {shown}   ({detail})")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ what was written after ``kb serve`` started shows after a restart.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,7 @@ CLAIM_COLUMNS = {
     "conditions": "Conditions the value holds under.",
     "method_detail": "How it was calculated or estimated.",
     "note": "The analyst's note.",
-    "cites": "The primary sources a dataset row cites for it (a JSON list of URLs).",
+    "cites": "The primary sources a dataset row cites for it: URLs separated by ' ; '.",
     "competes_with": "The other active claims of this entity, property and kind: id (value, source).",
     "recorded_at": "When the claim was recorded here (kb ... --known-at reads history by this).",
 }
@@ -125,6 +126,7 @@ def _claim_rows(claims: list[Any], rowids: dict[str, int], entities: dict[str, A
             "entity_name": e.get("name"), "entity_kind": e.get("kind"), "value": _shown(c),
             "si_unit": p.get("si_unit"), "source_title": s.get("title"), "source_url": s.get("url"),
             "source_kind": s.get("kind"), "rank": c["effective_rank"], "active": int(is_active(c)),
+            "cites": " ; ".join(json.loads(c["cites"])) if c.get("cites") else None,
             "competes_with": "; ".join(f"{o['id']} ({_shown(o)}, {o['source']})" for o in others) or None,
         }
         yield (rowids[c["id"]], *(row[k] for k in CLAIM_COLUMNS))

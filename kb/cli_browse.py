@@ -67,7 +67,9 @@ def serve(project: Project, port: int, host: str) -> None:
     before a date, what a render used). Datasette reads a snapshot taken at start (restart to see what was
     written since), never the database itself.
 
-    Example: kb serve --port 8001, then open http://127.0.0.1:8001/kb/claims
+    Example: kb serve --port 8001
+
+    and open http://127.0.0.1:8001/kb/claims.
     """
     import asyncio
     import tempfile
@@ -81,7 +83,8 @@ def serve(project: Project, port: int, host: str) -> None:
     with tempfile.TemporaryDirectory(prefix="kb-serve-") as tmp:
         path = Path(tmp) / f"{DATABASE}.sqlite"
         counts = snapshot(project.store, path)
-        ds = Datasette(immutables=[str(path)], metadata=metadata(), settings={"sql_time_limit_ms": 3000})
+        ds = Datasette(immutables=[str(path)], metadata=metadata(), settings={"sql_time_limit_ms": 3000},
+                       template_dir=str(Path(__file__).resolve().parent / "datasette"))  # a claim's page
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(ds.invoke_startup())

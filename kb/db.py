@@ -113,7 +113,9 @@ def _search_index(conn: Any) -> None:
         "CREATE TRIGGER IF NOT EXISTS source_fts_insert AFTER INSERT ON source BEGIN "
         "INSERT INTO source_fts(rowid, title, publisher, authors) VALUES (new.rowid, new.title, new.publisher, "
         f"{aliases.replace('aliases', 'authors').format('new')}); END")
-    # what a database already holds
+    # what a database already holds (rebuilt whole: a migration re-applied finds the index filled)
+    conn.exec_driver_sql("DELETE FROM entity_fts")
+    conn.exec_driver_sql("DELETE FROM source_fts")
     conn.exec_driver_sql(
         "INSERT INTO entity_fts(rowid, name, aliases, id) SELECT e.rowid, e.name, trim("
         f"{aliases.format('e')} || ' ' || coalesce((SELECT group_concat(a.alias, ' ') FROM entity_alias a "

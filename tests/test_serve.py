@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_epoch_import import FILES, run
-
 from conftest import CHECKOUT
+from test_epoch_import import FILES, run
 
 
 def free_port() -> int:
@@ -107,9 +106,13 @@ def test_search_and_the_fact_page(served: tuple[str, Path]) -> None:
     assert get(base, "/kb/entity.json?_shape=array&_search=Colossus")[0]["id"].startswith("xai-colossus")
     fact = get(base, "/kb/claims.json?_shape=array&entity=xai-colossus-memphis-phase-1&property=site_power"
                      "&method=reported")[0]
+    other = get(base, "/kb/claims.json?_shape=array&entity=xai-colossus-memphis-phase-1&property=site_power"
+                      "&method=calculated")[0]
     page = get(base, f"/kb/claims/{fact['id']}")
-    assert "150 MW" in page and 'href="https://epoch.ai/data/gpu-clusters"' in page
-    assert "142.688 MW" in page  # the claim it competes with
+    assert '<tr class="kb-value"><th' in page and "<td>150 MW</td>" in page  # kb's card, not one wide row
+    assert '<a href="https://epoch.ai/data/gpu-clusters">GPU Clusters (2025-11 snapshot, CC BY 4.0)</a>' in page
+    assert f'<a href="/kb/claims/{other["id"]}">{other["id"]} (142.688 MW, epoch-clusters-2025-11)</a>' in page
+    assert "<li><a href=\"https://archive.ph/" in page  # the row's cited links
 
 
 def test_the_fact_page_in_headless_chromium(served: tuple[str, Path], tmp_path: Path) -> None:

@@ -274,3 +274,22 @@ def supersede(project: Project, /, fact_id: str, value: str, unit: str, reason: 
     row = load_rows(store, facts=[spec], strict=True)["fact"][0]
     click.echo(f"Added fact {row['id']} superseding {old['id']}: {old['entity']}.{old['property']} = {fact_value(row)}")
     report_changes(project, before, {row["id"]})
+
+
+@cli.command()
+@click.option("--to", "target", required=True, metavar="FILE|URL",
+              help="A new SQLite file, or an empty PostgreSQL database (postgresql://USER@HOST:PORT/NAME).")
+@pass_project
+def copy(project: Project, target: str) -> None:
+    """Copy the whole knowledge base (every row: ids, recorded times, events, aliases, render history) into a
+    new SQLite file or an empty PostgreSQL database, in one transaction. --db may be a PostgreSQL URL.
+
+    Example: kb copy --to backup.sqlite
+    """
+    from .copy import copy as run
+    from .copy import is_url, shown
+
+    counts = run(project.db, target)
+    where = shown(target) if is_url(target) else target
+    click.echo(f"Copied to {where}: {counts['source']} sources, {counts['entity']} entities, {counts['fact']} facts, "
+               f"{counts['event']} events, {counts['entity_alias']} aliases, {counts['render']} renders.")

@@ -43,12 +43,22 @@ class Project:
     _catalog: Catalog | None = field(default=None, repr=False)
     _created: list[Path] = field(default_factory=list, repr=False)  # what opening the store made
     load_shipped: bool = True  # a new database starts with facts/; `kb load PATH` into a new one does not
+    db_url: str | None = None  # --db postgresql://...: so far only `kb copy` reads it
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> Project:
+        from .copy import is_url
+
         root_path = find_root(root)
+        if db and is_url(str(db)):
+            return cls(root_path, Path(str(db)), db_url=str(db))
         db_path = Path(db).expanduser() if db else Path("kb.sqlite")
         return cls(root_path, db_path.resolve())
+
+    @property
+    def db(self) -> str:
+        """The database as given: a SQLite file's path or a PostgreSQL URL."""
+        return self.db_url or str(self.db_path)
 
     @property
     def schema_dir(self) -> Path:
@@ -75,6 +85,12 @@ class Project:
         """The fact store; a database that does not exist yet is created with the shipped facts."""
         if self._store is None:
             from .store import Store
+
+            if self.db_url:
+                from .copy import shown
+
+                raise KBError(f"--db {shown(self.db_url)}: so far only `kb copy` reads a PostgreSQL database; copy "
+                              "it to a SQLite file with `kb --db URL copy --to FILE.sqlite` (README: Sharing)")
 
             if not self.db_path.exists():
                 missing = [p for p in self.db_path.parents if not p.exists()]

@@ -61,6 +61,8 @@ CLAIM_COLUMNS = {
     "competes_with": "The other active claims of this entity, property and kind: id (value, source).",
     "recorded_at": "When the claim was recorded here (kb ... --known-at reads history by this).",
 }
+# described atop the claims table (Datasette lists every described column there, before the rows)
+EXPLAINED = ("value", "si_value", "interval_kind", "locator", "rank", "active", "competes_with", "recorded_at")
 FACETS = ["entity_kind", "property", "confidence", "rank", "method", "status", "source_kind"]
 
 
@@ -145,9 +147,12 @@ _CLAIM_LIST = ("id, entity, property, value, as_of, source_title, source_url, lo
 QUERIES = {
     "entity_claims": {
         "title": "The claims of one entity",
-        "description": "Every claim of one entity (its id or name), with its source, newest first per property.",
-        "sql": f"SELECT {_CLAIM_LIST}, active FROM claims WHERE entity = :entity OR entity_name = :entity "
-               "ORDER BY property, active DESC, as_of DESC",
+        "description": "Every claim of one entity (its id, name or an alias), with its source, newest first per "
+                       "property.",
+        "sql": f"SELECT {_CLAIM_LIST}, active FROM claims WHERE entity = lower(:entity) OR entity_name = :entity "
+               "OR entity IN (SELECT e.id FROM entity e, json_each(e.aliases) a WHERE lower(a.value) = lower(:entity)) "
+               "OR entity IN (SELECT entity FROM entity_alias WHERE alias = lower(:entity)) "
+               "ORDER BY entity, property, active DESC, as_of DESC",
     },
     "competing_claims": {
         "title": "Competing claims that disagree",
@@ -193,7 +198,7 @@ def metadata() -> dict[str, Any]:
                 "claims": {
                     "description": "One row per claim, readable: the value with its unit, its source linked, the "
                                    "claims it competes with. Search covers quotes, notes and locators.",
-                    "columns": CLAIM_COLUMNS, "facets": FACETS, "fts_table": "fact_fts", "fts_pk": "rowid",
+                    "columns": {k: CLAIM_COLUMNS[k] for k in EXPLAINED}, "facets": FACETS, "fts_table": "fact_fts", "fts_pk": "rowid",
                     "sort_desc": "recorded_at", "label_column": "value",
                 },
                 "conflicts": {"description": "Pairs of competing claims that disagree, as `kb conflicts` lists them.",

@@ -19,14 +19,16 @@ def search(project: Project, text: str, limit: int, as_json: bool) -> None:
 
     Example: kb search oversubscription
     """
+    from .search import SHOWN_FACTS
     from .search import search as run
     from .store import fact_json
+    from .textfmt import qualifiers
 
     found = run(project.store, text, limit)
     sources = project.store.sources()
     if as_json:
         emit_json({
-            "query": text, "fts": found.query,
+            "query": text, "fts": found.query, "total_entities": found.total,
             "entities": [{"id": g.entity["id"], "name": g.entity["name"], "kind": g.entity["kind"],
                           "score": g.score, "name_match": g.name_snippet,
                           "claims": [{**fact_json(h.claim, sources), "snippet": h.snippet, "score": h.score}  # type: ignore[arg-type]
@@ -40,16 +42,20 @@ def search(project: Project, text: str, limit: int, as_json: bool) -> None:
         return
     for g in found.groups:
         e = g.entity
-        click.echo(f"{e['id']}  ({e['kind']}: {e['name']})" + (f"  name: {g.name_snippet}" if g.name_snippet else ""))
-        for h in g.facts[:5]:
+        click.echo(f"{e['id']}  ({e['kind']}: {e['name']})"
+                   + (f"  matched by its {g.name_snippet}" if g.name_snippet else ""))
+        for h in g.facts[:SHOWN_FACTS]:
             c = h.claim
             state = "" if c["effective_rank"] != "deprecated" and not c["superseded_by"] else (
                 "  (superseded)" if c["superseded_by"] else "  (deprecated)")
-            click.echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip()
+            kind = qualifiers(c)
+            click.echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip() + (f"  ({kind})" if kind else "")
                        + f"  [{c['source']}] fact {c['id']}{state}")
             click.echo(f"    {h.snippet}")
-        if len(g.facts) > 5:
-            click.echo(f"  ... and {len(g.facts) - 5} more matching claims (--json lists them)")
+        if len(g.facts) > SHOWN_FACTS:
+            click.echo(f"  ... and {len(g.facts) - SHOWN_FACTS} more matching claims (--json lists them)")
+    if found.total > len(found.groups):
+        click.echo(f"({len(found.groups)} of {found.total} matching entities; --limit N shows more)")
     if found.sources:
         click.echo("Sources:")
         for s in found.sources:

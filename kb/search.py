@@ -9,6 +9,8 @@ an entity whose own name or alias matches counting double.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,6 +63,23 @@ class Found:
     query: str
     groups: list[Group]
     sources: list[dict[str, Any]]  # {"source": row, "snippet", "score"}
+    total: int = 0  # entities that match, of which ``groups`` are the best ``limit``
+
+
+SHOWN_FACTS = 5  # claims a group shows; a group found by name gets its own best ones
+
+
+def _matched_name(entity: dict[str, Any], aliases: list[str], text: str) -> str:
+    """How an entity's own names matched: ``name``, ``alias Viperfish`` or ``id``."""
+    words = [w.rstrip("*").casefold() for w in _WORD.findall(text) if re.search(r"\w", w)]
+
+    def has(name: str) -> bool:
+        folded = name.casefold()
+        return all(w in folded for w in words)
+    if has(entity["name"] or ""):
+        return "name"
+    alias = next((a for a in aliases if has(a)), None)
+    return f"alias {alias}" if alias else "id"
 
 
 def search(store: Store, text: str, limit: int = 20) -> Found:
@@ -87,11 +106,23 @@ def search(store: Store, text: str, limit: int = 20) -> Found:
     except Exception as exc:  # the query is built from phrases; a failure here is the index's, said plainly
         raise KBError(f"kb search failed: {exc}") from None
     entities = store.entities()
+    extra: dict[str, list[str]] = {}  # names recorded after an entity (an import's), by entity
+    for row in store.sql("SELECT entity, alias FROM entity_alias ORDER BY recorded_at, alias"):
+        extra.setdefault(row["entity"], []).append(row["alias"])
     groups: dict[str, Group] = {}
     for r in entity_rows:
         e = entities.get(r["id"])
         if e is not None:
-            groups[r["id"]] = Group(dict(e), r["score"] * NAME_WEIGHT, name_snippet=" ".join(r["snippet"].split()))
+            names = [*json.loads(e["aliases"] or "[]"), *extra.get(e["id"], [])]
+            groups[r["id"]] = Group(dict(e), r["score"] * NAME_WEIGHT, name_snippet=_matched_name(dict(e), names, text))
+    try:  # the words are exactly an entity's id, name or alias: that entity first
+        exact = store.entity(text.strip())["id"] if text.strip() and "*" not in text else None
+    except KBError:
+        exact = None
+    if exact is None:
+        exact = next((i for i, e in entities.items() if (e["name"] or "").casefold() == text.strip().casefold()), None)
+    if exact is not None and exact in groups:
+        groups[exact].score = -math.inf
     claims: dict[str, dict[str, Any]] = {}
     for entity, prop in dict.fromkeys((r["entity"], r["property"]) for r in fact_rows):
         for c in store.claims(entity, prop):
@@ -103,10 +134,25 @@ def search(store: Store, text: str, limit: int = 20) -> Found:
         group = groups.setdefault(r["entity"], Group(dict(e), r["score"]))
         group.score = min(group.score, r["score"])
         group.facts.append(FactHit(claims[r["id"]], " ".join(r["snippet"].split()), r["score"]))
-    for g in groups.values():  # active claims before superseded or deprecated ones, each best first
+    ranked = sorted(groups.values(), key=lambda g: (g.score, g.entity["id"]))
+    total, ranked = len(ranked), ranked[:limit]
+    for g in ranked:  # a group the pool left short (found by name, or many claims match): its own best claims
+        if len(g.facts) < SHOWN_FACTS:
+            have = {h.claim["id"] for h in g.facts}
+            more = store.sql(
+                f"SELECT f.id, f.property, bm25(fact_fts) AS score, snippet(fact_fts, -1, '{a}', '{b}', '...', 14) "
+                "AS snippet FROM fact_fts JOIN fact f ON f.rowid = fact_fts.rowid WHERE fact_fts MATCH ? AND "
+                "f.entity = ? ORDER BY score LIMIT ?", (query, g.entity["id"], 50))
+            for r in more:
+                if r["id"] in have:
+                    continue
+                if r["id"] not in claims:
+                    for c in store.claims(g.entity["id"], r["property"]):
+                        claims[c["id"]] = dict(c)
+                g.facts.append(FactHit(claims[r["id"]], " ".join(r["snippet"].split()), r["score"]))
+    for g in ranked:  # active claims before superseded or deprecated ones, each best first
         g.facts.sort(key=lambda h: (not is_active(h.claim), h.score))
-    ranked = sorted(groups.values(), key=lambda g: (g.score, g.entity["id"]))[:limit]
     sources = store.sources()
     found_sources = [{"source": dict(sources[r["id"]]), "snippet": " ".join(r["snippet"].split()), "score": r["score"]}
                      for r in source_rows if r["id"] in sources]
-    return Found(query, ranked, found_sources)
+    return Found(query, ranked, found_sources, total)

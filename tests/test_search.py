@@ -45,7 +45,7 @@ def test_colossus_finds_the_imported_xai_clusters(imported: Path) -> None:
     assert ids[0].startswith("xai-colossus")  # found by their own names first
     assert {"xai-colossus-memphis-phase-1", "xai-colossus-memphis-phase-2", "xai-colossus-memphis-phase-3"} <= set(ids)
     phase1 = next(e for e in data["entities"] if e["id"] == "xai-colossus-memphis-phase-1")
-    assert phase1["name_match"] == "xAI [Colossus] Memphis Phase 1"
+    assert phase1["name_match"] == "name"
     powers = {c["value_text"] for c in phase1["claims"] if c["property"] == "site_power"}
     assert powers == {"150", "142.688"}
 
@@ -91,3 +91,17 @@ def test_an_older_database_gains_the_index(tmp_path: Path) -> None:
     shutil.copy(db, copy)
     data = found(copy, "Trainium")
     assert "trn2" in [e["id"] for e in data["entities"]]
+
+
+def test_a_group_found_by_name_shows_its_own_claims_and_an_exact_name_comes_first(imported: Path) -> None:
+    data = found(imported, "H100")
+    h100 = next(e for e in data["entities"] if e["id"] == "h100-sxm")
+    assert len(h100["claims"]) >= 5  # not only those among the database-wide best hits
+    assert data["total_entities"] > len(data["entities"]) == 20
+    assert found(imported, "NVIDIA H100 SXM5 80GB")["entities"][0]["id"] == "h100-sxm"  # an alias, exactly
+    r = run(imported, "add", "entity", "tpu-v5p", "--kind", "accelerator", "--name", "Google TPU v5p chip",
+            "--alias", "Viperfish")
+    assert r.exit_code == 0, r.output
+    viper = found(imported, "Viperfish")["entities"][0]
+    assert viper["id"] == "tpu-v5p" and viper["name_match"] == "alias Viperfish"
+    assert found(imported, "tpu-v5p")["entities"][0]["id"] == "tpu-v5p"  # the id, exactly: first

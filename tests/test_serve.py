@@ -87,6 +87,8 @@ def test_each_canned_query(served: tuple[str, Path]) -> None:
     base, db = served
     mine = get(base, "/kb/entity_claims.json?_shape=array&entity=xai-colossus-memphis-phase-1")
     assert mine and {r["property"] for r in mine} >= {"site_power", "gpu_count"}
+    by_alias = get(base, "/kb/entity_claims.json?_shape=array&entity=Amazon%20Trainium2")  # an import's name
+    assert by_alias and {r["entity"] for r in by_alias} == {"trn2"}
     competing = get(base, "/kb/competing_claims.json?_shape=array&_size=max")
     conflicts = json.loads(run(db, "conflicts", "--json").stdout)
     assert len(competing) == sum(len(c["pairs"]) for c in conflicts) > 0
@@ -113,6 +115,7 @@ def test_search_and_the_fact_page(served: tuple[str, Path]) -> None:
     assert '<a href="https://epoch.ai/data/gpu-clusters">GPU Clusters (2025-11 snapshot, CC BY 4.0)</a>' in page
     assert f'<a href="/kb/claims/{other["id"]}">{other["id"]} (142.688 MW, epoch-clusters-2025-11)</a>' in page
     assert "<li><a href=\"https://archive.ph/" in page  # the row's cited links
+    assert '<a href="/kb/entity/xai-colossus-memphis-phase-1">xai-colossus-memphis-phase-1</a>' in page
 
 
 def test_the_fact_page_in_headless_chromium(served: tuple[str, Path], tmp_path: Path) -> None:

@@ -251,3 +251,14 @@ def test_the_audit_writeup_renders_with_every_footnote(imported: Path) -> None:
     rainier_note = next(line for line in text.splitlines() if line.startswith(f"[^{mark}]:"))
     assert 'gpu_clusters.csv, row "Project Rainier", column "H100 equivalents"' in rainier_note
     assert "Citing <https://" in rainier_note
+
+
+def test_a_mixed_clusters_counts_are_kinds_of_their_own(imported: Path) -> None:
+    """Per chip type and in total, a mixed cluster's counts are different quantities: none competes."""
+    history = ok_json(imported, "history", "lawrence-livermore-nl-lassen-phase-2", "gpu_count")
+    kinds = {(c["configuration"], c["value_text"]) for c in history if c["type"] == "claim"}
+    assert kinds == {("nvidia-v100", "3168"), ("cerebras-cs-1", "1"), ("all-chip-types", "3169")}
+    assert ok_json(imported, "conflicts", "lawrence-livermore-nl-lassen-phase-2.gpu_count") == []
+    single = ok_json(imported, "history", "xai-colossus-memphis-phase-1", "gpu_count")
+    epoch = [c for c in single if c["type"] == "claim" and c["source"]["id"].startswith("epoch-")]
+    assert [c["configuration"] for c in epoch] == [None]  # one chip type: unqualified

@@ -238,7 +238,7 @@ class _Builder:
         spec: dict[str, Any] = {
             "entity": place.entity, "property": col.prop, "value": value_text, "unit": unit,
             "source": src, "locator": locator, "quote": quote, "as_of": as_of, "method": method,
-            "confidence": confidence, "note": note, "status": status, "configuration": place.configuration,
+            "confidence": confidence, "note": note, "status": status, "configuration": place.configuration or (col.configuration(row) if col.configuration else None),
             "dollar_year": col.dollar_year, "method_detail": detail,
             "conditions": _conditions(col, row), "scope": col.scope,
             "cites": [*links, *[u for c in col.cites for u in cells.urls(row.get(c))]] or None,

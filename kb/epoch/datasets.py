@@ -31,6 +31,7 @@ class Column:
     conditions: str | Callable[[Row], str | None] | None = None  # a column naming what the figure is of (the
     # chip a count counts), or a function of the row giving the phrase
     scope: str | None = None  # the scope qualifier of every claim (a power figure's: facility)
+    configuration: Callable[[Row], str | None] | None = None  # a row's configuration qualifier for the claim
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,19 @@ def _one_chip_total(row: Row) -> bool:
         return False
 
 
+def _chip_kind(which: str) -> Callable[[Row], str | None]:
+    """A mixed cluster's count of one chip type is of the configuration named by that chip (nvidia-v100),
+    so it is a kind of claim of its own: it competes neither with the other type's count nor the total."""
+    from .cells import slug
+
+    return lambda row: slug(_chip(row, which)) or None if _chip(row, which) else None
+
+
+def _total_kind(row: Row) -> str | None:
+    """A total over several chip types is its own kind of claim too (configuration all-chip-types)."""
+    return None if _one_chip_total(row) else "all-chip-types"
+
+
 def _total_of(row: Row) -> str | None:
     """A cluster's total chip count is of its primary chip when that is all it has; else of all its chips."""
     if _one_chip_total(row):
@@ -108,11 +122,13 @@ CLUSTERS = Dataset(
     row_links=("Source 1", "Source 2", "Source 3", "Source 4", "Source 5"),
     confidence="Certainty", status="Status", row_notes=("Note", "Certainty Note"), quote="Quote",
     columns=(
-        Column("Total number of AI chips", "gpu_count", "", note="Hardware note", conditions=_total_of),
+        Column("Total number of AI chips", "gpu_count", "", note="Hardware note", conditions=_total_of,
+               configuration=_total_kind),
         # per chip type where the total mixes types (or counts chips the dataset does not type)
         Column("Chip quantity (primary)", "gpu_count", "", conditions="Chip type (primary)",
-               only_if=lambda row: not _one_chip_total(row)),
-        Column("Chip quantity (secondary)", "gpu_count", "", conditions="Chip type (secondary)"),
+               only_if=lambda row: not _one_chip_total(row), configuration=_chip_kind("primary")),
+        Column("Chip quantity (secondary)", "gpu_count", "", conditions="Chip type (secondary)",
+               configuration=_chip_kind("secondary")),
         Column("H100 equivalents", "h100_equivalents", "", method="calculated"),
         # the dataset's power capacities are of the whole facility (the calculated one includes a PUE)
         Column("Reported Power Capacity (MW)", "site_power", "MW", scope="facility"),

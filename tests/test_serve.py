@@ -137,3 +137,32 @@ def test_the_fact_page_in_headless_chromium(served: tuple[str, Path], tmp_path: 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] >= 800 and pixels.shape[1] >= 1100
     assert float(pixels[..., :3].std()) > 0.02  # not a blank page
+
+
+def test_hostile_text_and_urls_are_not_markup(tmp_path: Path) -> None:
+    """A source whose URL is javascript: and text with HTML in it: escaped on the card, and no link made."""
+    db = tmp_path / "kb.sqlite"
+    for args in (["add", "source", "evil", "--title", "<script>alert(1)</script>", "--url", "javascript:alert(1)"],
+                 ["add", "entity", "x1", "--kind", "accelerator", "--name", '"><img src=x onerror=alert(1)>'],
+                 ["add", "fact", "x1", "tdp", "700", "W", "--source", "evil", "--quote", "<b>bold</b>"]):
+        r = run(db, *args)
+        assert r.exit_code == 0, r.output
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--root", str(CHECKOUT), "--db", str(db), "serve",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                get(base, "/kb.json")
+                break
+            except OSError:
+                time.sleep(0.1)
+        fact = get(base, "/kb/claims.json?_shape=array&entity=x1")[0]
+        page = get(base, f"/kb/claims/{fact['id']}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "<b>bold</b>" not in page
+    assert 'href="javascript:' not in page

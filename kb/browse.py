@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .claims import is_active
-from .selection import kind_groups
+from .conflicts import conflicts_among, like_with_like
 
 if TYPE_CHECKING:
     from .store import Store
@@ -68,8 +68,6 @@ FACETS = ["entity_kind", "property", "confidence", "rank", "method", "status", "
 
 def snapshot(store: Store, out: Path) -> dict[str, int]:
     """Write the snapshot of ``store`` to ``out`` (a new file); the number of claims and conflict pairs."""
-    from .conflicts import conflicts
-
     src = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True)
     dst = sqlite3.connect(out)
     try:
@@ -81,7 +79,7 @@ def snapshot(store: Store, out: Path) -> dict[str, int]:
         rowids = dict(dst.execute("SELECT id, rowid FROM fact"))
         entities, sources, props = store.entities(), store.sources(), store.properties()
         competing = _competing(claims)
-        pairs = [(c, d) for c in conflicts(store) for d in c.pairs]
+        pairs = [(c, d) for c in conflicts_among(claims, props) for d in c.pairs]  # the claims read once
         with dst:
             dst.execute(_CLAIMS_SQL)
             dst.executemany(f"INSERT INTO claims (rowid, {', '.join(CLAIM_COLUMNS)}) VALUES "
@@ -103,18 +101,12 @@ def _shown(c: Any) -> str:
 
 
 def _competing(claims: list[Any]) -> dict[str, list[Any]]:
-    by_ref: dict[tuple[str, str], list[Any]] = {}
-    for c in claims:
-        if is_active(c):
-            by_ref.setdefault((c["entity"], c["property"]), []).append(c)
+    """Each active claim's rivals: the other claims of each kind it belongs to."""
     out: dict[str, list[Any]] = {}
-    for group in by_ref.values():
-        if len(group) < 2:
-            continue
-        for _, kind in kind_groups(group):
-            for c in kind:
-                others = out.setdefault(c["id"], [])
-                others.extend(o for o in kind if o["id"] != c["id"] and o not in others)
+    for _, _, _, kind in like_with_like(claims):
+        for c in kind:
+            others = out.setdefault(c["id"], [])
+            others.extend(o for o in kind if o["id"] != c["id"] and o not in others)
     return out
 
 

@@ -19,6 +19,7 @@ def search(project: Project, text: str, limit: int, as_json: bool) -> None:
 
     Example: kb search oversubscription
     """
+    from .claims import is_active
     from .search import SHOWN_FACTS
     from .search import search as run
     from .store import fact_json
@@ -46,8 +47,7 @@ def search(project: Project, text: str, limit: int, as_json: bool) -> None:
                    + (f"  matched by its {g.name_snippet}" if g.name_snippet else ""))
         for h in g.facts[:SHOWN_FACTS]:
             c = h.claim
-            state = "" if c["effective_rank"] != "deprecated" and not c["superseded_by"] else (
-                "  (superseded)" if c["superseded_by"] else "  (deprecated)")
+            state = "" if is_active(c) else "  (superseded)" if c["superseded_by"] else "  (deprecated)"
             kind = qualifiers(c)
             click.echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip() + (f"  ({kind})" if kind else "")
                        + f"  [{c['source']}] fact {c['id']}{state}")

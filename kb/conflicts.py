@@ -11,12 +11,12 @@ ratio matches a known mistake of the field, whatever the factor.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .claims import is_active
-from .rows import ClaimRow
+from .rows import ClaimRow, PropertyRow
 from .selection import compatible, kind_groups
 
 if TYPE_CHECKING:
@@ -107,22 +107,34 @@ def disagreements(claims: Sequence[ClaimRow], dimension: str, factor: float = DE
 def conflicts(store: Store, entity: str | None = None, prop: str | None = None,
               factor: float = DEFAULT_FACTOR) -> list[Conflict]:
     """Every entity.property (within ``entity``/``prop`` if given) whose active claims disagree, worst first."""
+    return conflicts_among(store.claims(entity, prop), store.properties(), factor)
+
+
+def like_with_like(claims: Iterable[ClaimRow]) -> Iterator[tuple[str, str, str, list[ClaimRow]]]:
+    """``(entity, property, kind, claims)`` for each kind of active claim of each entity.property that has two
+    or more active claims (:func:`kb.selection.kind_groups`: an unqualified claim is in every kind)."""
     groups: dict[tuple[str, str], list[ClaimRow]] = {}
-    for c in store.claims(entity, prop):
+    for c in claims:
         if is_active(c):
             groups.setdefault((c["entity"], c["property"]), []).append(c)
-    properties = store.properties()
-    out = []
     for (e, p), found in groups.items():
-        if len(found) < 2:
-            continue
-        seen: set[tuple[str, str]] = set()
-        for kind, group in kind_groups(found):  # like with like: one conflict per kind of claim
-            pairs = [d for d in disagreements(group, properties[p]["dimension"] if p in properties else "", factor)
-                     if (d.a["id"], d.b["id"]) not in seen]  # two unqualified claims belong to every group
-            seen.update((d.a["id"], d.b["id"]) for d in pairs)
-            if pairs:
-                out.append(Conflict(e, p, group, pairs, kind))
+        if len(found) >= 2:
+            for kind, group in kind_groups(found):
+                yield e, p, kind, group
+
+
+def conflicts_among(claims: Iterable[ClaimRow], properties: Mapping[str, PropertyRow],
+                    factor: float = DEFAULT_FACTOR) -> list[Conflict]:
+    """:func:`conflicts` over claims already read."""
+    out = []
+    seen: dict[tuple[str, str], set[tuple[str, str]]] = {}  # per entity.property: pairs already listed
+    for e, p, kind, group in like_with_like(claims):  # like with like: one conflict per kind of claim
+        listed = seen.setdefault((e, p), set())
+        pairs = [d for d in disagreements(group, properties[p]["dimension"] if p in properties else "", factor)
+                 if (d.a["id"], d.b["id"]) not in listed]  # two unqualified claims belong to every group
+        listed.update((d.a["id"], d.b["id"]) for d in pairs)
+        if pairs:
+            out.append(Conflict(e, p, group, pairs, kind))
     return sorted(out, key=lambda c: (-c.factor, c.entity, c.prop, c.kind))
 
 

@@ -26,16 +26,14 @@ NAME_WEIGHT = 2.0  # an entity found by its own name ranks above one found throu
 _WORD = re.compile(r"[^\s\"]+")
 
 
+def _terms(text: str) -> list[tuple[str, bool]]:
+    """The words searched for: each without its trailing ``*``, and whether it had one (a prefix)."""
+    return [(w.rstrip("*"), w.endswith("*")) for w in _WORD.findall(text or "") if re.search(r"\w", w.rstrip("*"))]
+
+
 def fts_query(text: str) -> str:
     """The user's words as an FTS5 query: each a quoted phrase, all required; ``word*`` a prefix."""
-    words = _WORD.findall(text or "")
-    phrases = []
-    for w in words:
-        prefix = w.endswith("*")
-        core = w.rstrip("*")
-        if not re.search(r"\w", core):
-            continue
-        phrases.append(f'"{core}"' + (" *" if prefix else ""))
+    phrases = [f'"{core}"' + (" *" if prefix else "") for core, prefix in _terms(text)]
     if not phrases:
         raise KBError(f"kb search: {text!r} has no words to search for; e.g. kb search oversubscription")
     return " ".join(phrases)
@@ -71,7 +69,7 @@ SHOWN_FACTS = 5  # claims a group shows; a group found by name gets its own best
 
 def _matched_name(entity: dict[str, Any], aliases: list[str], text: str) -> str:
     """How an entity's own names matched: ``name``, ``alias Viperfish`` or ``id``."""
-    words = [w.rstrip("*").casefold() for w in _WORD.findall(text) if re.search(r"\w", w)]
+    words = [core.casefold() for core, _ in _terms(text)]
 
     def has(name: str) -> bool:
         folded = name.casefold()

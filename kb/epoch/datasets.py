@@ -77,7 +77,7 @@ def _chip_kind(which: str) -> Callable[[Row], str | None]:
     so it is a kind of claim of its own: it competes neither with the other type's count nor the total."""
     from .cells import slug
 
-    return lambda row: slug(_chip(row, which)) or None if _chip(row, which) else None
+    return lambda row: slug(chip) if (chip := _chip(row, which)) else None
 
 
 def _total_kind(row: Row) -> str | None:

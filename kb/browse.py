@@ -1,7 +1,8 @@
 """What ``kb serve`` shows: a read-only snapshot of the knowledge base for Datasette, with readable tables
 derived by the same code as the CLI, and the metadata (descriptions, facets, search, canned queries).
 
-The snapshot is a copy of the database (SQLite's backup API: consistent while others write) plus:
+The snapshot is a copy of the database (SQLite's backup API: consistent while others write; a PostgreSQL
+store's is a ``kb copy`` into the snapshot file) plus:
 
 - ``claims``: one row per fact, readable: the value with its unit as written, the entity's name and
   kind, the source's title, URL and kind, the effective rank, whether the claim is active, and the
@@ -68,12 +69,18 @@ FACETS = ["entity_kind", "property", "confidence", "rank", "method", "status", "
 
 def snapshot(store: Store, out: Path) -> dict[str, int]:
     """Write the snapshot of ``store`` to ``out`` (a new file); the number of claims and conflict pairs."""
-    src = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True)
+    if store.url:  # PostgreSQL: Datasette reads SQLite, so the snapshot is a `kb copy` of it
+        from .copy import copy
+
+        copy(store.url, str(out))
+    elif store.path:
+        src = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            src.backup(dst := sqlite3.connect(out))
+            dst.close()
+        finally:
+            src.close()
     dst = sqlite3.connect(out)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
     try:
         claims = store.claims()
         rowids = dict(dst.execute("SELECT id, rowid FROM fact"))

@@ -12,6 +12,12 @@ from .errors import KBError
 from .project import Project
 
 
+def _first_line(detail: object) -> str:
+    """A database's message without PostgreSQL's DETAIL/CONTEXT lines."""
+    lines = str(detail).strip().splitlines()
+    return lines[0] if lines else type(detail).__name__
+
+
 class KBGroup(click.Group):
     """Turns knowledge-base errors into one line on stderr and exit status 1."""
 
@@ -29,7 +35,7 @@ class KBGroup(click.Group):
         except (sqlite3.Error, DBAPIError) as exc:
             self._discard(ctx)
             detail = getattr(exc, "orig", None) or exc
-            click.echo(f"Error: database {ctx.obj.db_path if ctx.obj else ''}: {detail}", err=True)
+            click.echo(f"Error: database {ctx.obj.db_shown if ctx.obj else ''}: {_first_line(detail)}", err=True)
             ctx.exit(1)
         except click.exceptions.Exit as exc:
             if exc.exit_code:
@@ -109,7 +115,8 @@ def emit_json(data: Any) -> None:
 @click.group(cls=KBGroup)
 @click.option("--root", envvar="KB_ROOT", type=click.Path(file_okay=False), help="Project root (has schema/, facts/, queries/ ...). Env: KB_ROOT.")
 @click.option("--db", envvar="KB_DB", type=click.Path(dir_okay=False), default="kb.sqlite", show_default=True,
-              help="SQLite database; created with the shipped facts if missing. Env: KB_DB.")
+              help="The database: a SQLite file (created with the shipped facts if missing) or a PostgreSQL URL, "
+              "postgresql://USER@HOST:PORT/NAME (an empty database gets the schema and shipped facts). Env: KB_DB.")
 @click.version_option(package_name="ai-compute-kb")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, db: str) -> None:
@@ -118,6 +125,7 @@ def cli(ctx: click.Context, root: str | None, db: str) -> None:
         ctx.obj = Project.open(root, db)
     except KBError as exc:
         raise click.UsageError(str(exc)) from None
+    ctx.call_on_close(ctx.obj.close)
 
 
 # The command modules register themselves on ``cli`` when imported.

@@ -264,7 +264,7 @@ def sql(project: Project, query: str, as_json: bool) -> None:
     from .sqlread import read_only_query
 
     project.store  # noqa: B018  (creates the database on first use)
-    headers, rows = read_only_query(project.db_path, query)
+    headers, rows = read_only_query(project.store, query)
     if as_json:
         emit_json([dict(zip(headers, r)) for r in rows])
     else:

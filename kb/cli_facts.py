@@ -59,12 +59,12 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
     targets = [Path(p) for p in paths] or [project.facts_dir]
     if not yaml_files(targets):
         raise KBError(f"no YAML files (*.yaml, *.yml) in {', '.join(str(p) for p in targets)}")
-    if paths and not project.db_path.exists() and project.facts_dir.is_dir():
+    new_database = project.is_new()  # all it holds is new: nothing to compare with
+    if paths and new_database and project.facts_dir.is_dir():
         # A new database gets the shipped facts too, in the same load and after PATHS: an entry in both
         # keeps PATHS' recorded times, so an export restores exactly, and PATHS may cite shipped entities.
         project.load_shipped = False
         targets.append(project.facts_dir)
-    new_database = not project.db_path.exists()  # all it holds is new: nothing to compare with
     if new_database:
         project.load_shipped = False  # this load is the first: it reports what it added
     before = None if new_database else before_write(project)

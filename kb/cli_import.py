@@ -38,13 +38,14 @@ def epoch(project: Project, files: tuple[str, ...], snapshot: str | None, dry_ru
     from .epoch import import_files
 
     paths = [Path(f) for f in files]
-    if dry_run and not project.db_path.exists():  # a dry run creates no database: it works on a scratch one
+    new = project.is_new()
+    if dry_run and new:  # a dry run creates no database: it works on a scratch one
         with tempfile.TemporaryDirectory() as scratch:
-            project.db_path = Path(scratch) / "dry-run.sqlite"
+            project.db_path, project.db_url = Path(scratch) / "dry-run.sqlite", None
             report = import_files(project.store, project.root, paths, snapshot=snapshot, dry_run=True, strict=strict)
             project.store.engine.dispose()
     else:
-        before = None if dry_run or not project.db_path.exists() else before_write(project)
+        before = None if dry_run or new else before_write(project)
         report = import_files(project.store, project.root, paths, snapshot=snapshot, dry_run=dry_run, strict=strict)
         if not as_json:
             report_changes(project, before, set(report.fact_ids))  # what the new claims changed, on stderr

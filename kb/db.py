@@ -1,4 +1,8 @@
-"""Connections, the ordered migrations, and the triggers that keep history append-only."""
+"""Connections, the ordered (SQLite) migrations, and the triggers that keep history append-only.
+
+A knowledge base is a SQLite file or a PostgreSQL database (:mod:`kb.postgres` has its migrations). The
+store's SQL is written once, with ``?`` placeholders, and runs on either through :func:`run`; the few
+statements that differ (full-text search, JSON lists) are chosen by :func:`is_postgres`."""
 
 from __future__ import annotations
 
@@ -142,8 +146,20 @@ MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
 ]
 
 
-def engine_for(path: Path) -> Any:
-    """A SQLAlchemy engine for the SQLite file at ``path``, foreign keys on, schema migrated."""
+def is_postgres(conn: Any) -> bool:
+    """Whether a connection or engine talks to PostgreSQL (else SQLite)."""
+    return bool(conn.dialect.name == "postgresql")
+
+
+def run(conn: Any, query: str, params: Any = ()) -> Any:
+    """Execute ``query`` (``?`` placeholders; a list of tuples runs it for each) on SQLite or PostgreSQL."""
+    if conn.dialect.name == "postgresql":  # psycopg's placeholders are %s, and a literal % is %%
+        query = query.replace("%", "%%").replace("?", "%s") if params else query
+    return conn.exec_driver_sql(query, params)
+
+
+def sqlite_engine(path: Path) -> Any:
+    """A SQLAlchemy engine for the SQLite file at ``path``, foreign keys on (not migrated)."""
     from sqlalchemy import event
     from sqlmodel import create_engine
 
@@ -158,6 +174,18 @@ def engine_for(path: Path) -> Any:
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
 
+    return engine
+
+
+def engine_for(target: Path | str) -> Any:
+    """An engine for a SQLite file's path or a PostgreSQL URL, its schema migrated."""
+    from . import postgres
+
+    if isinstance(target, str) and postgres.is_url(target):
+        engine = postgres.engine(target)
+        postgres.migrate(engine)
+        return engine
+    engine = sqlite_engine(Path(target))
     migrate(engine)
     return engine
 

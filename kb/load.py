@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import claims
+from . import claims, db
 from .errors import AppendOnlyError, ConflictError, FileFormatError, KBError, NotFoundError, UnitError
 from .values import now_stamp, parse_date, parse_timestamp
 from .yamlio import Fields, YMap, read_text, read_yaml, ymap
@@ -413,7 +413,7 @@ def _since_read(conn: Any, pending: _Pending) -> None:
         for i in range(0, len(rows), 500):
             chunk = [r[key] for r in rows[i:i + 500]]
             marks = ", ".join("?" * len(chunk))
-            present |= {r[0] for r in conn.exec_driver_sql(f"SELECT {key} FROM {table} WHERE {key} IN ({marks})",
+            present |= {r[0] for r in db.run(conn, f"SELECT {key} FROM {table} WHERE {key} IN ({marks})",
                                                             tuple(chunk))}
         if present and table == "fact" and pending.strict:
             raise ConflictError(f"this claim is already recorded as fact {sorted(present)[0]}")
@@ -425,7 +425,7 @@ def _since_read(conn: Any, pending: _Pending) -> None:
     for i in range(0, len(targets), 500):
         chunk = targets[i:i + 500]
         marks = ", ".join("?" * len(chunk))
-        taken = conn.exec_driver_sql(f"SELECT supersedes, id FROM fact WHERE supersedes IN ({marks})", tuple(chunk)).first()
+        taken = db.run(conn, f"SELECT supersedes, id FROM fact WHERE supersedes IN ({marks})", tuple(chunk)).first()
         if taken:
             raise ConflictError(f"fact {taken[0]} was corrected by {taken[1]} while this command ran (another "
                                 "command); run it again to see the claims as they are now")
@@ -460,11 +460,12 @@ def _write(store: Store, pending: _Pending) -> None:
     if not any(pending.new.values()):
         return  # nothing new: the database is not touched
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")  # DDL first:
-        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # it would end the transaction this pragma is for
+        db.run(conn, "CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")  # DDL first:
+        if not db.is_postgres(conn):  # PostgreSQL's foreign keys are declared deferred
+            db.run(conn, "PRAGMA defer_foreign_keys = ON")  # it would end the transaction this pragma is for
         # Take the write lock first, so what another command recorded since this one read the database is
         # seen now: rows it already added are skipped, and a correction it already made is refused
-        conn.exec_driver_sql("INSERT INTO _kb_meta (key, value) VALUES ('last_write', ?) ON CONFLICT(key) "
+        db.run(conn, "INSERT INTO _kb_meta (key, value) VALUES ('last_write', ?) ON CONFLICT(key) "
                              "DO UPDATE SET value = excluded.value", (pending.stamp,))
         _since_read(conn, pending)
         for p in pending.new["property"]:  # new, or a fact file's re-declaration of a schema file's property

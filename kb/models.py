@@ -7,6 +7,9 @@ Lists (authors, aliases) are stored as JSON text. Values are stored as written
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from sqlmodel import Field, SQLModel
 
 
@@ -157,3 +160,14 @@ class RenderInput(SQLModel, table=True):
     kind: str
     ref: str
     detail: str | None = None
+
+
+@cache
+def tables() -> dict[str, Any]:
+    """Every table of a knowledge base by name (SQLAlchemy ``Table``s), ``_kb_meta`` included."""
+    from sqlalchemy import Column, MetaData, String, Table
+
+    found: dict[str, Any] = {str(m.__tablename__): m.__table__ for m in (  # type: ignore[union-attr]
+        Source, Entity, Property, Fact, Event, EntityAlias, Render, RenderNumber, RenderInput)}
+    found["_kb_meta"] = Table("_kb_meta", MetaData(), Column("key", String, primary_key=True), Column("value", String))
+    return found

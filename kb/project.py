@@ -43,11 +43,11 @@ class Project:
     _catalog: Catalog | None = field(default=None, repr=False)
     _created: list[Path] = field(default_factory=list, repr=False)  # what opening the store made
     load_shipped: bool = True  # a new database starts with facts/; `kb load PATH` into a new one does not
-    db_url: str | None = None  # --db postgresql://...: so far only `kb copy` reads it
+    db_url: str | None = None  # --db postgresql://...: a PostgreSQL database instead of a SQLite file
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None) -> Project:
-        from .copy import is_url
+        from .postgres import is_url
 
         root_path = find_root(root)
         if db and is_url(str(db)):
@@ -59,6 +59,30 @@ class Project:
     def db(self) -> str:
         """The database as given: a SQLite file's path or a PostgreSQL URL."""
         return self.db_url or str(self.db_path)
+
+    @property
+    def db_shown(self) -> str:
+        """The database for a message: a path, or a URL without its password."""
+        from .postgres import shown
+
+        return shown(self.db_url) if self.db_url else str(self.db_path)
+
+    def is_new(self) -> bool:
+        """Whether the database does not exist yet (a PostgreSQL one: holds no knowledge base yet)."""
+        if self._store is not None:
+            return False
+        if self.db_url:
+            from sqlalchemy import inspect
+
+            from .postgres import engine
+
+            eng = engine(self.db_url)
+            try:
+                with eng.connect() as conn:
+                    return "_kb_migrations" not in inspect(conn).get_table_names()
+            finally:
+                eng.dispose()
+        return not self.db_path.exists()
 
     @property
     def schema_dir(self) -> Path:
@@ -87,16 +111,18 @@ class Project:
             from .store import Store
 
             if self.db_url:
-                from .copy import shown
-
-                raise KBError(f"--db {shown(self.db_url)}: so far only `kb copy` reads a PostgreSQL database; copy "
-                              "it to a SQLite file with `kb --db URL copy --to FILE.sqlite` (README: Sharing)")
-
+                self._store = Store.open(self.db_url, self.root, load_shipped=self.load_shipped)
+                return self._store
             if not self.db_path.exists():
                 missing = [p for p in self.db_path.parents if not p.exists()]
                 self._created = [self.db_path, *missing]  # file first, then folders from the deepest
             self._store = Store.open(self.db_path, self.root, load_shipped=self.load_shipped)
         return self._store
+
+    def close(self) -> None:
+        """Close the database's connections (a command's end)."""
+        if self._store is not None:
+            self._store.engine.dispose()
 
     def discard_created(self) -> None:
         """A command that failed leaves nothing behind: remove a database (and folders) it created."""

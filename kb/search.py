@@ -4,7 +4,8 @@ and aliases (``entity_fts``), and source titles, publishers and authors (``sourc
 The words given are each searched as a phrase (``H100-SXM`` is the phrase "h100 sxm"; a trailing ``*``
 makes a prefix), all of them required, so no text is FTS5 syntax and nothing the user types is an
 error of the query language. Scores are FTS5's bm25 (lower is better); a group's score is its best hit's,
-an entity whose own name or alias matches counting double.
+an entity whose own name or alias matches counting double. A PostgreSQL store runs the same search with
+its own full-text search (``tsvector``; see :class:`_PostgresSQL`).
 """
 
 from __future__ import annotations
@@ -85,22 +86,12 @@ def search(store: Store, text: str, limit: int = 20) -> Found:
     if limit < 1:
         raise KBError("kb search --limit must be at least 1")
     query = fts_query(text)
-    a, b = MARK
     pool = max(limit * 10, 100)  # facts read to make ``limit`` groups
+    sql = _PostgresSQL(text) if store.url else _SQLiteSQL(query)
     try:
-        fact_rows = store.sql(
-            f"SELECT f.id, f.entity, f.property, bm25(fact_fts) AS score, "
-            f"snippet(fact_fts, -1, '{a}', '{b}', '...', 14) AS snippet "
-            "FROM fact_fts JOIN fact f ON f.rowid = fact_fts.rowid WHERE fact_fts MATCH ? ORDER BY score LIMIT ?",
-            (query, pool))
-        entity_rows = store.sql(
-            f"SELECT e.id, bm25(entity_fts) AS score, snippet(entity_fts, -1, '{a}', '{b}', '...', 10) AS snippet "
-            "FROM entity_fts JOIN entity e ON e.rowid = entity_fts.rowid WHERE entity_fts MATCH ? "
-            "ORDER BY score LIMIT ?", (query, pool))
-        source_rows = store.sql(
-            f"SELECT s.id, bm25(source_fts) AS score, snippet(source_fts, -1, '{a}', '{b}', '...', 12) AS snippet "
-            "FROM source_fts JOIN source s ON s.rowid = source_fts.rowid WHERE source_fts MATCH ? "
-            "ORDER BY score LIMIT ?", (query, limit))
+        fact_rows = store.sql(*sql.facts(pool))
+        entity_rows = store.sql(*sql.entities(pool))
+        source_rows = store.sql(*sql.sources(limit))
     except Exception as exc:  # the query is built from phrases; a failure here is the index's, said plainly
         raise KBError(f"kb search failed: {exc}") from None
     entities = store.entities()
@@ -137,10 +128,7 @@ def search(store: Store, text: str, limit: int = 20) -> Found:
     for g in ranked:  # a group the pool left short (found by name, or many claims match): its own best claims
         if len(g.facts) < SHOWN_FACTS:
             have = {h.claim["id"] for h in g.facts}
-            more = store.sql(
-                f"SELECT f.id, f.property, bm25(fact_fts) AS score, snippet(fact_fts, -1, '{a}', '{b}', '...', 14) "
-                "AS snippet FROM fact_fts JOIN fact f ON f.rowid = fact_fts.rowid WHERE fact_fts MATCH ? AND "
-                "f.entity = ? ORDER BY score LIMIT ?", (query, g.entity["id"], 50))
+            more = store.sql(*sql.facts(50, entity=g.entity["id"]))
             for r in more:
                 if r["id"] in have:
                     continue
@@ -154,3 +142,74 @@ def search(store: Store, text: str, limit: int = 20) -> Found:
     found_sources = [{"source": dict(sources[r["id"]]), "snippet": " ".join(r["snippet"].split()), "score": r["score"]}
                      for r in source_rows if r["id"] in sources]
     return Found(query, ranked, found_sources, total)
+
+
+class _SQLiteSQL:
+    """The searches as SQLite's FTS5 runs them: ``MATCH`` the phrases, rank by bm25, snippets by FTS5."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query
+
+    def facts(self, limit: int, entity: str | None = None) -> tuple[str, tuple[Any, ...]]:
+        a, b = MARK
+        only = " AND f.entity = ?" if entity else ""
+        return (f"SELECT f.id, f.entity, f.property, bm25(fact_fts) AS score, "
+                f"snippet(fact_fts, -1, '{a}', '{b}', '...', 14) AS snippet "
+                f"FROM fact_fts JOIN fact f ON f.rowid = fact_fts.rowid WHERE fact_fts MATCH ?{only} "
+                "ORDER BY score LIMIT ?", (self.query, *((entity,) if entity else ()), limit))
+
+    def entities(self, limit: int) -> tuple[str, tuple[Any, ...]]:
+        a, b = MARK
+        return (f"SELECT e.id, bm25(entity_fts) AS score, snippet(entity_fts, -1, '{a}', '{b}', '...', 10) AS snippet "
+                "FROM entity_fts JOIN entity e ON e.rowid = entity_fts.rowid WHERE entity_fts MATCH ? "
+                "ORDER BY score LIMIT ?", (self.query, limit))
+
+    def sources(self, limit: int) -> tuple[str, tuple[Any, ...]]:
+        a, b = MARK
+        return (f"SELECT s.id, bm25(source_fts) AS score, snippet(source_fts, -1, '{a}', '{b}', '...', 12) AS snippet "
+                "FROM source_fts JOIN source s ON s.rowid = source_fts.rowid WHERE source_fts MATCH ? "
+                "ORDER BY score LIMIT ?", (self.query, limit))
+
+
+class _PostgresSQL:
+    """The same searches on PostgreSQL: each word a ``phraseto_tsquery`` (a prefix ``word:*``), all required,
+    over the ``fact.search`` tsvector (GIN-indexed) and the entities' and sources' words; scores are
+    ``-ts_rank`` with its length normalization 1 (lower is better and longer texts count less, as bm25's), snippets ``ts_headline``."""
+
+    def __init__(self, text: str) -> None:
+        parts, self.params = [], []
+        for core, prefix in _terms(text):
+            if prefix:
+                parts.append("to_tsquery('simple', ?)")
+                self.params.append(" <-> ".join(re.findall(r"\w+", core.lower())) + ":*")
+            else:
+                parts.append("phraseto_tsquery('simple', ?)")
+                self.params.append(core)
+        self.tsquery = "(" + " && ".join(parts) + ")"
+
+    def _headline(self, document: str, words: int) -> str:
+        a, b = MARK
+        return f"ts_headline('simple', {document}, q, 'StartSel={a}, StopSel={b}, MaxWords={words}, MinWords=3')"
+
+    def facts(self, limit: int, entity: str | None = None) -> tuple[str, tuple[Any, ...]]:
+        only = " AND f.entity = ?" if entity else ""
+        document = "concat_ws(' ', f.quote, f.note, f.locator)"
+        return (f"SELECT f.id, f.entity, f.property, -ts_rank(f.search, q, 1) AS score, "
+                f"{self._headline(document, 14)} AS snippet "
+                f"FROM fact f, (SELECT {self.tsquery} AS q) x WHERE f.search @@ q{only} ORDER BY score, f.id LIMIT ?",
+                (*self.params, *((entity,) if entity else ()), limit))
+
+    def entities(self, limit: int) -> tuple[str, tuple[Any, ...]]:
+        words = ("concat_ws(' ', e.name, (SELECT string_agg(x, ' ') FROM json_array_elements_text("
+                 "coalesce(e.aliases, '[]')::json) x), (SELECT string_agg(a.alias, ' ') FROM entity_alias a "
+                 "WHERE a.entity = e.id), e.id)")
+        return (f"SELECT d.id, -ts_rank(to_tsvector('simple', d.words), q, 1) AS score, {self._headline('d.words', 10)} "
+                f"AS snippet FROM (SELECT e.id, {words} AS words FROM entity e) d, (SELECT {self.tsquery} AS q) x "
+                "WHERE to_tsvector('simple', d.words) @@ q ORDER BY score, d.id LIMIT ?", (*self.params, limit))
+
+    def sources(self, limit: int) -> tuple[str, tuple[Any, ...]]:
+        words = ("concat_ws(' ', s.title, s.publisher, (SELECT string_agg(x, ' ') FROM json_array_elements_text("
+                 "coalesce(s.authors, '[]')::json) x))")
+        return (f"SELECT d.id, -ts_rank(to_tsvector('simple', d.words), q, 1) AS score, {self._headline('d.words', 12)} "
+                f"AS snippet FROM (SELECT s.id, {words} AS words FROM source s) d, (SELECT {self.tsquery} AS q) x "
+                "WHERE to_tsvector('simple', d.words) @@ q ORDER BY score, d.id LIMIT ?", (*self.params, limit))

@@ -1,8 +1,12 @@
-"""Read-only SQL over the database file.
+"""Read-only SQL over the database.
 
-Three guards: the file is opened in ``mode=ro`` (no writes to it); only a query statement is
+On SQLite, three guards: the file is opened in ``mode=ro`` (no writes to it); only a query statement is
 accepted (SELECT, WITH, VALUES, EXPLAIN, or a PRAGMA that reads); and an authorizer denies every
 action but reading, so ``ATTACH`` or ``VACUUM INTO`` cannot write another file either.
+
+On PostgreSQL: the same first word; the statement runs alone (the extended protocol refuses a second
+one after a ``;``) in a ``READ ONLY`` transaction that is rolled back, under a statement timeout. What the
+connecting role may read or call beyond that is the server's privileges (README: Sharing).
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import KBError
+
+if TYPE_CHECKING:
+    from .store import Store
 
 _QUERY_WORDS = {"SELECT", "WITH", "VALUES", "EXPLAIN", "PRAGMA"}
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
@@ -34,7 +41,19 @@ def _authorize(action: int, arg1: Any, arg2: Any, db: Any, trigger: Any) -> int:
     return sqlite3.SQLITE_DENY
 
 
-def read_only_query(path: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+POSTGRES_TIMEOUT_MS = 10_000
+
+
+def read_only_query(store: Store, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and rows of one read-only query over ``store``."""
+    first = _first_word(query)
+    if store.url:
+        return _postgres(store, query, first)
+    assert store.path is not None
+    return _sqlite(store.path, query)
+
+
+def _first_word(query: str) -> str:
     m = _LEADING.match(query or "")
     first = ((m.group(1) if m else "") or "").upper()
     if not first:
@@ -42,6 +61,10 @@ def read_only_query(path: Path, query: str) -> tuple[list[str], list[tuple[Any, 
     if first not in _QUERY_WORDS:
         raise KBError(f"kb sql runs read-only queries (SELECT, WITH, VALUES, EXPLAIN, PRAGMA), not {first}; "
                       "change facts with kb add, kb load, kb deprecate or kb supersede")
+    return first
+
+
+def _sqlite(path: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     conn.set_authorizer(_authorize)
     try:
@@ -56,3 +79,37 @@ def read_only_query(path: Path, query: str) -> tuple[list[str], list[tuple[Any, 
         raise KBError(f"SQL failed: {exc}") from None
     finally:
         conn.close()
+
+
+def _postgres(store: Store, query: str, first: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import psycopg
+
+    if first == "PRAGMA":
+        raise KBError("kb sql on PostgreSQL runs read-only SELECT, WITH, VALUES or EXPLAIN; PRAGMA is SQLite's: describe "
+                      "a table with SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'fact'")
+    raw = store.engine.raw_connection()
+    try:
+        conn: Any = raw.driver_connection
+        conn.rollback()
+        conn.read_only = True  # the next transaction: BEGIN READ ONLY
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SET LOCAL statement_timeout = {POSTGRES_TIMEOUT_MS}")
+                cur.execute(query, binary=True)  # binary: the extended protocol, one statement only
+                headers = [d.name for d in cur.description or []]
+                rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+            return headers, rows
+        except psycopg.Error as exc:
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+                raise KBError("SQL refused: kb sql is read-only, and this statement writes or changes a setting") from None
+            if "multiple commands" in message:
+                raise KBError("kb sql is read-only and runs one statement at a time; drop the ';' and what follows") from None
+            if isinstance(exc, psycopg.errors.QueryCanceled):
+                raise KBError(f"SQL stopped: it ran longer than {POSTGRES_TIMEOUT_MS // 1000} s") from None
+            raise KBError(f"SQL failed: {message}") from None
+        finally:
+            conn.rollback()
+            conn.read_only = False
+    finally:
+        raw.close()

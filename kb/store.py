@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,19 +33,25 @@ class Ref:
 
 
 class Store:
-    """One SQLite knowledge base. Writes are transactions; history is append-only."""
+    """One knowledge base, a SQLite file or a PostgreSQL database. Writes are transactions; history is
+    append-only."""
 
-    def __init__(self, engine: Engine, root: Path, path: Path) -> None:
+    def __init__(self, engine: Engine, root: Path, path: Path | None, url: str | None = None) -> None:
         self.engine = engine
         self.root = root
-        self.path = path
+        self.path = path  # a SQLite store's file
+        self.url = url  # a PostgreSQL store's URL
         self._properties: dict[str, PropertyRow] | None = None  # the vocabulary changes only by sync or load
 
     @classmethod
-    def open(cls, path: Path, root: Path, *, load_shipped: bool = True) -> Store:
+    def open(cls, target: Path | str, root: Path, *, load_shipped: bool = True) -> Store:
+        """The store at a SQLite file's path or a PostgreSQL URL; a new one is created with the shipped facts."""
         from .load import load_paths
         from .vocabulary import sync_properties
 
+        if isinstance(target, str):
+            return cls._open_postgres(target, root, load_shipped)
+        path = target
         fresh = not path.exists() or path.stat().st_size == 0  # a 0-byte file is a new database too
         try:
             store = cls(db.engine_for(path), root, path)
@@ -57,10 +64,34 @@ class Store:
             raise
         return store
 
+    @classmethod
+    def _open_postgres(cls, url: str, root: Path, load_shipped: bool) -> Store:
+        from . import postgres
+        from .load import load_paths
+        from .vocabulary import sync_properties
+
+        engine = postgres.engine(url)
+        try:
+            with postgres.exclusive(engine):  # a command opening it at the same time waits, then finds it made
+                fresh = "pg_001_schema" in postgres.migrate(engine)
+                try:
+                    store = cls(engine, root, None, url=url)
+                    sync_properties(store, root)
+                    if fresh and load_shipped and (root / "facts").is_dir():
+                        load_paths(store, [root / "facts"], root=root)
+                except BaseException:
+                    if fresh:
+                        postgres.drop_schema(engine)  # as a new SQLite file is removed: nothing half-made stays
+                    raise
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
     # ---- reading
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return _rows(conn.exec_driver_sql(query, params))
+            return _rows(db.run(conn, query, params))
 
     def properties(self) -> dict[str, PropertyRow]:
         if self._properties is None:
@@ -74,7 +105,8 @@ class Store:
         self._properties = None
 
     def upsert_property(self, conn: Connection, p: PropertyRow) -> None:
-        conn.exec_driver_sql(
+        db.run(
+            conn,
             "INSERT INTO property (name, unit, dimension, si_unit, description, plausible, plausible_low, "
             "plausible_high, scopes, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET unit = excluded.unit, dimension = excluded.dimension, "
@@ -99,7 +131,9 @@ class Store:
             return cast(EntityRow, rows[0])
         # the entity's own aliases (the SQL narrows by lower(), Python decides by casefold), then names
         # recorded after the entity (an imported dataset's name for it): SQL, not a scan of every entity
-        near = self.sql("SELECT DISTINCT e.* FROM entity e, json_each(e.aliases) a WHERE lower(a.value) = lower(?)",
+        each = ("json_array_elements_text(coalesce(e.aliases, '[]')::json) a(value)" if self.url
+                else "json_each(e.aliases) a")
+        near = self.sql(f"SELECT DISTINCT e.* FROM entity e, {each} WHERE lower(a.value) = lower(?)",
                         (entity_id.strip(),))
         aliased = [cast(EntityRow, e) for e in near
                    if wanted in {a.casefold() for a in json.loads(e["aliases"] or "[]")}]
@@ -144,7 +178,8 @@ class Store:
             where.append("recorded_at <= ?")
             params.append(cutoff)
         condition = " AND ".join(where)
-        facts = self.sql(f"SELECT * FROM fact WHERE {condition} ORDER BY entity, property, recorded_at, id", tuple(params))
+        facts = self.sql(f"SELECT {_fact_columns()} FROM fact WHERE {condition} ORDER BY entity, property, recorded_at, id",
+                         tuple(params))
         ev_sql = f"SELECT * FROM event WHERE fact IN (SELECT id FROM fact WHERE {condition})"
         events = self.sql(ev_sql + (" AND recorded_at <= ?" if cutoff else ""), tuple(params) + ((cutoff,) if cutoff else ()))
         # supersessions made by facts outside the entity/property filter cannot exist:
@@ -179,17 +214,14 @@ class Store:
     def insert(self, table: str, rows: list[Mapping[str, Any]], conn: Connection | None = None) -> None:
         from . import models
 
-        model = {
-            "source": models.Source, "entity": models.Entity, "fact": models.Fact, "event": models.Event,
-            "property": models.Property, "entity_alias": models.EntityAlias,
-        }[table]
+        target = models.tables()[table]
         if not rows:
             return
         if conn is None:
             with self.engine.begin() as own:
-                _insert(own, model.__table__, rows)  # type: ignore[attr-defined]
+                _insert(own, target, rows)
         else:
-            _insert(conn, model.__table__, rows)  # type: ignore[attr-defined]
+            _insert(conn, target, rows)
 
     def record_rank(self, fact_id: str, rank: str, reason: str) -> EventRow:
         """Deprecate, prefer or reset a fact: a new event, never an update."""
@@ -217,6 +249,14 @@ class Store:
         events = [e for e in self.sql("SELECT * FROM event ORDER BY recorded_at, id") if e["fact"] in ids]
         items = [{"type": "claim", **f} for f in facts] + [{"type": "event", **e} for e in events]
         return sorted(items, key=lambda i: (i["recorded_at"], 0 if i["type"] == "claim" else 1, i["id"]))
+
+
+@cache
+def _fact_columns() -> str:
+    """The model's columns (a PostgreSQL fact also has the generated ``search`` column, which is not a claim's)."""
+    from . import models
+
+    return ", ".join(c.name for c in models.tables()["fact"].columns)
 
 
 _STAGED_FROM = 50  # rows; below this a plain executemany is as fast

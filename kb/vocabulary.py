@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import units
+from . import db, units
 from .errors import ConflictError, FileFormatError, KBError
 from .rows import PropertyRow
 from .yamlio import Fields, read_yaml
@@ -161,25 +161,25 @@ def sync_properties(store: Store, root: Path) -> None:
         raise KBError(f"no property vocabulary at {str(root / 'schema' / 'properties.yaml')!r}")
     digest = hashlib.sha256(_SYNC_VERSION + b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)).hexdigest()
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = conn.exec_driver_sql("SELECT value FROM _kb_meta WHERE key = 'properties_sha256'").first()
+        db.run(conn, "CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = db.run(conn, "SELECT value FROM _kb_meta WHERE key = 'properties_sha256'").first()
         if row and row[0] == digest:
             return
         props = read_properties(files)
-        declared_in_facts = {r[0] for r in conn.exec_driver_sql("SELECT name FROM property WHERE origin = 'facts'")}
+        declared_in_facts = {r[0] for r in db.run(conn, "SELECT name FROM property WHERE origin = 'facts'")}
         for p in props.values():
             if p["name"] not in declared_in_facts:  # a fact file's re-declaration is the last layer; it stays
                 store.upsert_property(conn, p)
         # A property the schema files no longer declare leaves the vocabulary: ``kb add`` refuses it again, and
         # ``kb check`` names the stored claims that still use it (their row stays, marked, for the foreign key).
-        for (name,) in conn.exec_driver_sql("SELECT name FROM property WHERE origin != 'facts'").fetchall():
+        for (name,) in db.run(conn, "SELECT name FROM property WHERE origin != 'facts'").fetchall():
             if name not in props:
-                used = conn.exec_driver_sql("SELECT 1 FROM fact WHERE property = ? LIMIT 1", (name,)).first()
+                used = db.run(conn, "SELECT 1 FROM fact WHERE property = ? LIMIT 1", (name,)).first()
                 if used:
-                    conn.exec_driver_sql("UPDATE property SET origin = 'undeclared' WHERE name = ?", (name,))
+                    db.run(conn, "UPDATE property SET origin = 'undeclared' WHERE name = ?", (name,))
                 else:
-                    conn.exec_driver_sql("DELETE FROM property WHERE name = ?", (name,))
-        conn.exec_driver_sql(
+                    db.run(conn, "DELETE FROM property WHERE name = ?", (name,))
+        db.run(conn,
             "INSERT INTO _kb_meta (key, value) VALUES ('properties_sha256', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (digest,),

@@ -3,11 +3,19 @@
 Every test gets its own project folder and database under ``tmp_path``; nothing is
 shared between tests. Units always come from the checkout's schema/units.txt (the
 registry is global); only properties.yaml comes from the project root.
+
+The storage and CLI tests (``BOTH_BACKENDS``) run twice: on a SQLite file and on a new database of a
+real PostgreSQL server named by ``KB_TEST_POSTGRES`` (a URL whose user may create databases; .ci/run
+starts one). Without it the PostgreSQL runs skip, except in CI, where they fail. A test about the SQLite
+file itself is marked ``@pytest.mark.sqlite_only``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +51,59 @@ def empty_root(tmp_path: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "kb.sqlite"
+SERVER = os.environ.get("KB_TEST_POSTGRES")
+BOTH_BACKENDS = {"test_store", "test_cli", "test_load", "test_claims", "test_export", "test_search", "test_render",
+                 "test_concurrency"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: a test about the SQLite file itself (not run on PostgreSQL)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db" in metafunc.fixturenames and metafunc.module.__name__ in BOTH_BACKENDS:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("db", ["sqlite"] if sqlite_only else ["sqlite", "postgresql"], indirect=True)
+
+
+def postgres_database() -> Iterator[str]:
+    """A new, empty database on the test server (its URL), dropped afterwards; skips without a server."""
+    if not SERVER:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests: KB_TEST_POSTGRES is not set (.ci/run starts a server)")
+        pytest.skip("no PostgreSQL server: set KB_TEST_POSTGRES=postgresql://USER@HOST:PORT/postgres (CI does)")
+    import psycopg
+
+    name = f"kbtest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    base, _, _ = SERVER.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
-def project(root: Path, db: Path) -> Project:
-    return Project.open(root, db)
+def pg_url() -> Iterator[str]:
+    yield from postgres_database()
+
+
+@pytest.fixture
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """The test's database: a SQLite file's path, or (the ``postgresql`` run) a new PostgreSQL database's URL."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        yield from postgres_database()
+    else:
+        yield tmp_path / "kb.sqlite"
+
+
+@pytest.fixture
+def project(root: Path, db: Path) -> Iterator[Project]:
+    opened = Project.open(root, db)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

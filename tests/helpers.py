@@ -7,8 +7,16 @@ from pathlib import Path
 from typing import Any
 
 
-def table_rows(db_path: Path, table: str) -> list[tuple[Any, ...]]:
-    """Every row of ``table``, read with plain sqlite3 in a stable order."""
+def table_rows(db_path: Path | str, table: str) -> list[tuple[Any, ...]]:
+    """Every row of ``table``, read with plain sqlite3 (or psycopg, for a PostgreSQL URL) in a stable order;
+    a PostgreSQL row without its generated ``search`` column."""
+    if isinstance(db_path, str) and db_path.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db_path) as pg:
+            cur = pg.execute(f"SELECT * FROM {table}")
+            keep = [i for i, d in enumerate(cur.description or []) if d.name != "search"]
+            return sorted((tuple(r[i] for i in keep) for r in cur.fetchall()), key=repr)
     conn = sqlite3.connect(db_path)
     try:
         return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
@@ -16,7 +24,7 @@ def table_rows(db_path: Path, table: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def all_rows(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def all_rows(db_path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
     return {t: table_rows(db_path, t) for t in ("source", "entity", "property", "fact", "event")}
 
 

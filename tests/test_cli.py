@@ -16,6 +16,11 @@ FACT_KEYS = {
 }
 
 
+def file_bytes(db) -> bytes | None:
+    """A SQLite database's bytes (None for a PostgreSQL URL: all_rows compares what it holds)."""
+    return None if isinstance(db, str) else db.read_bytes()
+
+
 def ok(result, *fragments: str) -> str:
     assert result.exit_code == 0, (result.output, result.exception)
     assert "Traceback" not in result.output
@@ -147,14 +152,14 @@ def test_add_fact_creates_entity_with_entity_kind(kb):
 
 def test_add_fact_wrong_dimension_changes_nothing(kb, db):
     ok(kb("facts"))
-    before_bytes = db.read_bytes()
+    before_bytes = file_bytes(db)
     before = all_rows(db)
     result = kb("add", "fact", "h100-sxm", "dense_bf16_flops", "700", "W", "--source", "vendor-sheet")
     stderr = assert_clean_error(result)
     assert "dense_bf16_flops" in stderr and "expected [compute] / [time]" in stderr and "'FLOP/s'" in stderr
     assert result.stdout == ""
     assert all_rows(db) == before
-    assert db.read_bytes() == before_bytes
+    assert file_bytes(db) == before_bytes
 
 
 @pytest.mark.parametrize("unit", ["TFLOPZ/s", "TFLOP/s;", "watts please"])
@@ -442,7 +447,7 @@ def test_check_reports_a_bad_fact_file(kb, root):
 # ---- sql
 
 
-def test_sql_select(kb):
+def test_sql_select(kb, db):
     out = ok(kb("sql", "SELECT entity, count(*) AS n FROM fact GROUP BY entity ORDER BY entity"))
     lines = out.splitlines()
     assert lines[0].split() == ["entity", "n"]
@@ -452,6 +457,10 @@ def test_sql_select(kb):
     assert "SQL failed" in assert_clean_error(kb("sql", "SELECT nonsense FROM nowhere"))
     assert "not SELEC" in assert_clean_error(kb("sql", "SELEC nonsense"))
     assert "the query is empty" in assert_clean_error(kb("sql", "  "))
+    if isinstance(db, str):  # PostgreSQL: PRAGMA is SQLite's, and the message says what to use instead
+        assert "information_schema.columns" in assert_clean_error(kb("sql", "PRAGMA table_info(fact)"))
+        assert "entity" in ok(kb("sql", "SELECT column_name FROM information_schema.columns WHERE table_name = 'fact'"))
+        return
     # reading stays possible: a described table, a setting read, the full-text index
     assert "entity" in ok(kb("sql", "PRAGMA table_info(fact)"))
     assert "user_version" in ok(kb("sql", "PRAGMA user_version"))
@@ -476,12 +485,27 @@ def test_sql_is_read_only(kb, db, statement, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ok(kb("facts"))
     before = all_rows(db)
-    before_bytes = db.read_bytes()
+    before_bytes = file_bytes(db)
     stderr = assert_clean_error(kb("sql", statement))
     assert "readonly" in stderr or "read-only" in stderr
     assert all_rows(db) == before
-    assert db.read_bytes() == before_bytes
+    assert file_bytes(db) == before_bytes
     assert not (tmp_path / "copy.sqlite").exists() and not (tmp_path / "other.sqlite").exists()
+
+
+@pytest.mark.parametrize("statement", [
+    "WITH x AS (DELETE FROM entity RETURNING id) SELECT * FROM x",
+    "SELECT 1; COMMIT; DELETE FROM entity",
+    "SELECT set_config('transaction_read_only', 'off', true)",
+    "SELECT pg_sleep(0) FROM (SELECT 1) x; DROP TABLE event",
+    "SELECT * FROM fact FOR UPDATE",
+])
+def test_sql_tricks_change_nothing(kb, db, statement):
+    """Writes smuggled past the first word: a data-modifying CTE, a COMMIT between statements, a setting."""
+    ok(kb("facts"))
+    before = all_rows(db)
+    assert_clean_error(kb("sql", statement))
+    assert all_rows(db) == before
 
 
 # ---- the group itself
@@ -510,4 +534,4 @@ def test_env_vars_select_root_and_db(root, db):
 
     result = CliRunner(env={"KB_ROOT": str(root), "KB_DB": str(db)}).invoke(cli, ["facts", "b200"])
     ok(result, "~2250 TFLOP/s")
-    assert db.exists()
+    assert isinstance(db, str) or db.exists()

@@ -75,7 +75,7 @@ def build_history(kb: KB, tmp_path) -> None:
     assert kb("deprecate", older["id"], "--reason", "changed my mind").exit_code == 0
 
 
-def test_export_load_round_trip(kb, root, db, empty_root, tmp_path):
+def test_export_load_round_trip(kb, root, db, empty_root, tmp_path, request):
     build_history(kb, tmp_path)
     out = tmp_path / "export.yaml"
     result = kb("export", "-o", str(out))
@@ -97,7 +97,9 @@ def test_export_load_round_trip(kb, root, db, empty_root, tmp_path):
     assert len(copy["event"]) == 3 and len(copy["fact"]) == 16
 
     # the copy answers exactly as the original does
-    s1, s2 = Project.open(root, db).store, Project.open(empty_root, db2).store
+    p1 = Project.open(root, db)
+    s1, s2 = p1.store, Project.open(empty_root, db2).store
+    request.addfinalizer(p1.close)
     assert s1.claims() == s2.claims()
     for entity, prop in [("b200", "memory"), ("b200", "tdp"), ("h100-sxm", "tdp"), ("goodyear", "site_power")]:
         assert s1.best(entity, prop) == s2.best(entity, prop)

@@ -335,12 +335,18 @@ def test_yaml_cannot_supersede_an_already_superseded_fact(store, tmp_path):
     assert sorted(c["value"] for c in store.claims("h100-sxm", "tdp")) == [700.0, 710.0]
 
 
-def test_bad_shipped_facts_leave_no_database(root, tmp_path):
+def test_bad_shipped_facts_leave_no_database(root, db):
     write(root / "facts" / "zz-bad.yaml", BAD_UNIT_THIRD)
-    db = tmp_path / "new.sqlite"
     with pytest.raises(UnitError):
         _ = Project.open(root, db).store
-    assert not db.exists()
+    if isinstance(db, str):  # PostgreSQL: the database stays, with none of the tables creating it made
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            assert conn.execute("SELECT table_name FROM information_schema.tables "
+                                "WHERE table_schema = current_schema()").fetchall() == []
+    else:
+        assert not db.exists()
 
 
 def test_missing_path(store, tmp_path):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import postgres_database
 
 from kb.cli import cli
 from kb.project import Project
@@ -23,22 +25,31 @@ ALLOWED = ["Llama 3 405B", "Llama 3", "Llama-3-405B", "H100", "B200", "GB200", "
            "GB300s", "GB300", "8-bit", "16-bit", "GloVe's 6B and 32B", "Stargate UAE\nPhase 1's"]
 
 
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    return Project.open(CHECKOUT, tmp_path_factory.mktemp("render") / "kb.sqlite")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shipped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """The shipped project, on a SQLite file and on a PostgreSQL database: the writeups are the same."""
+    if request.param == "postgresql":
+        for url in postgres_database():
+            project = Project.open(CHECKOUT, url)
+            yield project
+            project.close()
+        return
+    yield Project.open(CHECKOUT, tmp_path_factory.mktemp("render") / "kb.sqlite")
 
 
 @pytest.fixture
-def own(tmp_path: Path) -> Project:
+def own(tmp_path: Path, db: Path | str) -> Iterator[Project]:
     """A private copy of the shipped project, for tests that add facts."""
     root = tmp_path / "proj"
     for folder in ("schema", "facts", "queries", "scenarios", "templates"):
         shutil.copytree(CHECKOUT / folder, root / folder)
-    return Project.open(root, tmp_path / "kb.sqlite")
+    project = Project.open(root, db)
+    yield project
+    project.close()
 
 
 def invoke(project: Project, *args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(cli, ["--root", str(project.root), "--db", str(project.db_path), *args])
+    r = CliRunner().invoke(cli, ["--root", str(project.root), "--db", project.db, *args])
     return r.exit_code, r.stdout, r.stderr
 
 

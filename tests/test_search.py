@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import postgres_database
 from test_epoch_import import FILES, run
 
 from kb.search import fts_query
 
 
-@pytest.fixture(scope="module")
-def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def imported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | str]:
+    """The Epoch datasets imported into a SQLite file, and into a PostgreSQL database."""
+    if request.param == "postgresql":
+        for url in postgres_database():
+            r = run(url, "import", "epoch", *map(str, FILES))  # type: ignore[arg-type]
+            assert r.exit_code == 0, r.output
+            yield url
+        return
     db = tmp_path_factory.mktemp("search") / "kb.sqlite"
     r = run(db, "import", "epoch", *map(str, FILES))
     assert r.exit_code == 0, r.output
-    return db
+    yield db
 
 
 def found(db: Path, *args: str) -> dict:  # type: ignore[type-arg]
@@ -26,14 +35,14 @@ def found(db: Path, *args: str) -> dict:  # type: ignore[type-arg]
     return json.loads(r.stdout)  # type: ignore[no-any-return]
 
 
-def test_oversubscription_finds_the_llama_3_cluster_fact_first(tmp_path: Path) -> None:
-    r = run(tmp_path / "kb.sqlite", "search", "oversubscription")
+def test_oversubscription_finds_the_llama_3_cluster_fact_first(db: Path) -> None:
+    r = run(db, "search", "oversubscription")
     assert r.exit_code == 0, r.output
     first = r.stdout.splitlines()[:3]
     assert first[0].startswith("llama-3-cluster  (cluster: ")
     assert first[1].startswith("  oversubscription = 7  [llama-3-paper] fact ")
     assert "[oversubscription] ratio of 1:7" in first[2]
-    data = found(tmp_path / "kb.sqlite", "oversubscription")
+    data = found(db, "oversubscription")
     top = data["entities"][0]
     assert top["id"] == "llama-3-cluster" and top["claims"][0]["property"] == "oversubscription"
     assert top["claims"][0]["source"]["id"] == "llama-3-paper" and top["claims"][0]["value"] == 7

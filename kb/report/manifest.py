@@ -48,7 +48,8 @@ def record(project: Project, rendered: Rendered, output_path: str | None) -> str
 
 def latest(project: Project, ref: str, scenario: str | None) -> dict[str, Any] | None:
     rows = project.store.sql(
-        "SELECT * FROM render WHERE template = ? AND scenario IS ? ORDER BY rendered_at DESC, id DESC LIMIT 1",
+        "SELECT * FROM render WHERE template = ? AND coalesce(scenario, '') = coalesce(?, '') "  # IS ?: SQLite's only
+        "ORDER BY rendered_at DESC, id DESC LIMIT 1",
         (ref, scenario))
     return rows[0] if rows else None
 
@@ -137,7 +138,8 @@ def stale(project: Project, broken: list[tuple[str, str]] | None = None) -> list
     no longer succeeds (a pin the facts now leave ambiguous) is put in ``broken`` (label, error), not raised."""
     rows = project.store.sql(
         "SELECT r.* FROM render r WHERE r.rendered_at = (SELECT max(rendered_at) FROM render x "
-        "WHERE x.template = r.template AND x.scenario IS r.scenario) ORDER BY r.template, r.scenario")
+        "WHERE x.template = r.template AND coalesce(x.scenario, '') = coalesce(r.scenario, '')) "
+        "ORDER BY r.template, coalesce(r.scenario, '')")
     gone = set(orphans(project))  # removed or renamed templates: nothing to re-render
     out = []
     for row in rows:

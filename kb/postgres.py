@@ -1,0 +1,157 @@
+"""PostgreSQL: its URLs, an engine for one, and the ordered migrations that give a PostgreSQL knowledge base
+the guarantees SQLite's give (:mod:`kb.db`): append-only history enforced by the database, foreign keys,
+full-text search (a ``tsvector`` column with a GIN index), and strings compared and sorted as SQLite does
+(byte order: ``COLLATE "C"``), so a listing or an export is the same on either.
+
+Every kb command opens a PostgreSQL store under a session advisory lock (:func:`exclusive`), so two
+commands starting together on a new database create its schema and load the shipped facts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import KBError
+
+PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+LOCK_ID = 0x6B62  # 'kb': the advisory lock a command holds while it opens (migrates, syncs, loads) the store
+
+
+def is_url(target: str) -> bool:
+    return target.startswith(PREFIXES)
+
+
+def engine_url(url: str) -> str:
+    """A PostgreSQL URL as SQLAlchemy's psycopg (3) driver takes it."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def shown(url: str) -> str:
+    """A URL fit for a message: no password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(engine_url(url)).render_as_string(hide_password=True).replace("postgresql+psycopg://", "postgresql://")
+    except Exception:  # a URL SQLAlchemy cannot read: say it as given, minus anything after '@'
+        return url.split("@")[-1]
+
+
+def engine(url: str) -> Any:
+    """An engine for the PostgreSQL database at ``url``, connected once to say plainly if it cannot be."""
+    from sqlalchemy import create_engine
+
+    try:
+        eng = create_engine(engine_url(url), pool_pre_ping=True)
+        with eng.connect():
+            pass
+    except Exception as exc:
+        raise KBError(f"cannot connect to {shown(url)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return eng
+
+
+@contextmanager
+def exclusive(eng: Any) -> Iterator[None]:
+    """Hold kb's advisory lock on this database (other kb commands opening it wait) for the block."""
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({LOCK_ID})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({LOCK_ID})")
+            conn.commit()
+
+
+def _schema(conn: Any) -> None:
+    # the tables of SQLite's migrations 001-008 as they stand, with PostgreSQL's means to their guarantees
+    from sqlmodel import SQLModel
+
+    from .models import tables as kb_tables
+
+    tables = kb_tables()
+    SQLModel.metadata.create_all(conn, tables=[t for k, t in tables.items() if k != "_kb_meta"])
+    tables["_kb_meta"].metadata.create_all(conn)
+    # checked at commit, as SQLite's loads do (an entity may name as part_of one recorded later in the same load)
+    for table, name in conn.exec_driver_sql(
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'f' "
+            "AND connamespace = current_schema()::regnamespace").all():
+        conn.exec_driver_sql(f'ALTER TABLE {table} ALTER CONSTRAINT "{name}" DEFERRABLE INITIALLY DEFERRED')
+    conn.exec_driver_sql(
+        "CREATE OR REPLACE FUNCTION kb_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: record a new fact or event instead'; "
+        "END $$")
+    for table in ("fact", "event", "entity_alias"):
+        conn.exec_driver_sql(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                             "FOR EACH ROW EXECUTE FUNCTION kb_append_only()")
+        conn.exec_driver_sql(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                             "FOR EACH STATEMENT EXECUTE FUNCTION kb_append_only()")
+    conn.exec_driver_sql(
+        "ALTER TABLE fact ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', "
+        "coalesce(quote, '') || ' ' || coalesce(note, '') || ' ' || coalesce(locator, ''))) STORED")
+    conn.exec_driver_sql("CREATE INDEX fact_search ON fact USING GIN (search)")
+
+
+# the string columns kb sorts, groups or compares by (fact's quote, note and locator feed the search column)
+_BYTE_ORDER = {
+    "source": ("id", "kind", "title"), "entity": ("id", "kind", "name", "part_of"),
+    "property": ("name", "unit", "origin"),
+    "fact": ("id", "entity", "property", "source", "unit", "as_of", "recorded_at", "supersedes", "rank", "method",
+             "confidence", "scope", "status", "configuration", "conditions", "dollar_year"),
+    "event": ("id", "fact", "rank", "recorded_at"), "entity_alias": ("alias", "entity", "source", "recorded_at"),
+    "_kb_meta": ("key",),
+}
+
+
+def _byte_order(conn: Any) -> None:
+    # SQLite compares strings byte by byte; a server's default collation (en_US, ...) ignores case and
+    # punctuation, so `ORDER BY id` and the export would differ between the two
+    present = {(t, c) for t, c in conn.exec_driver_sql(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()")}
+    for table, columns in _BYTE_ORDER.items():
+        for column in columns:
+            if (table, column) in present:
+                conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR COLLATE "C"')
+
+
+def _migrations_table(conn: Any) -> None:
+    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+
+
+# Ordered; never edit or reorder an applied migration, only append.
+MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
+    ("pg_001_schema", _schema),
+    ("pg_002_byte_order", _byte_order),
+]
+
+
+def drop_schema(eng: Any) -> None:
+    """Remove what creating a knowledge base here made (its creation failed: nothing half-made stays)."""
+    from .models import tables
+
+    with eng.begin() as conn:
+        names = ", ".join([*tables(), "_kb_migrations"])
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {names} CASCADE")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS kb_append_only() CASCADE")
+
+
+def migrate(eng: Any) -> list[str]:
+    """Apply pending migrations in order, in one transaction; the names applied."""
+    from .values import now_stamp
+
+    applied: list[str] = []
+    with eng.begin() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_ID + 1})")  # `kb copy` migrates outside `exclusive`
+        _migrations_table(conn)
+        done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _kb_migrations")}
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            step(conn)
+            conn.exec_driver_sql("INSERT INTO _kb_migrations (name, applied_at) VALUES (%s, %s)", (name, now_stamp()))
+            applied.append(name)
+    return applied

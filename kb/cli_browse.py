@@ -71,7 +71,8 @@ def serve(project: Project, port: int, host: str) -> None:
     """Browse the knowledge base in Datasette: claims with their sources, facets, full-text search, and
     canned queries (an entity's claims, competing claims, claims without a quote or locator, claims as of
     before a date, what a render used). Datasette reads a snapshot taken at start (restart to see what was
-    written since), never the database itself.
+    written since), never the database itself; Datasette reads SQLite only, so a PostgreSQL store's
+    snapshot is a `kb copy` of it into a temporary SQLite file.
 
     Example: kb serve --port 8001
 
@@ -97,6 +98,6 @@ def serve(project: Project, port: int, host: str) -> None:
         finally:
             loop.close()
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
-        click.echo(f"Serving a snapshot of {project.db_path} ({counts['claims']} claims, {counts['conflicts']} "
+        click.echo(f"Serving a snapshot of {project.db_shown} ({counts['claims']} claims, {counts['conflicts']} "
                    f"disagreeing pairs) at http://{shown}:{port}/{DATABASE}/claims ; Ctrl-C stops", err=True)
         uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")

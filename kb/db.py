@@ -158,6 +158,13 @@ def run(conn: Any, query: str, params: Any = ()) -> Any:
     return conn.exec_driver_sql(query, params)
 
 
+def ensure_meta(conn: Any) -> None:
+    """The ``_kb_meta`` table (settings kb keeps: the vocabulary's digest, the write marker). A PostgreSQL
+    schema has it from its first migration, and a role that may not create tables must not be asked to."""
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
 def sqlite_engine(path: Path) -> Any:
     """A SQLAlchemy engine for the SQLite file at ``path``, foreign keys on (not migrated)."""
     from sqlalchemy import event

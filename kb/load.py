@@ -460,7 +460,7 @@ def _write(store: Store, pending: _Pending) -> None:
     if not any(pending.new.values()):
         return  # nothing new: the database is not touched
     with store.engine.begin() as conn:
-        db.run(conn, "CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")  # DDL first:
+        db.ensure_meta(conn)  # DDL first:
         if not db.is_postgres(conn):  # PostgreSQL's foreign keys are declared deferred
             db.run(conn, "PRAGMA defer_foreign_keys = ON")  # it would end the transaction this pragma is for
         # Take the write lock first, so what another command recorded since this one read the database is

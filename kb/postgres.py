@@ -146,7 +146,8 @@ def migrate(eng: Any) -> list[str]:
     applied: list[str] = []
     with eng.begin() as conn:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_ID + 1})")  # `kb copy` migrates outside `exclusive`
-        _migrations_table(conn)
+        if conn.exec_driver_sql("SELECT to_regclass('_kb_migrations')").scalar() is None:
+            _migrations_table(conn)  # creating needs the CREATE privilege; an analyst's role has none
         done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _kb_migrations")}
         for name, step in MIGRATIONS:
             if name in done:

@@ -161,7 +161,7 @@ def sync_properties(store: Store, root: Path) -> None:
         raise KBError(f"no property vocabulary at {str(root / 'schema' / 'properties.yaml')!r}")
     digest = hashlib.sha256(_SYNC_VERSION + b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)).hexdigest()
     with store.engine.begin() as conn:
-        db.run(conn, "CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.ensure_meta(conn)
         row = db.run(conn, "SELECT value FROM _kb_meta WHERE key = 'properties_sha256'").first()
         if row and row[0] == digest:
             return

@@ -4,6 +4,7 @@ they skip, except in CI, where they must run."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -92,3 +93,86 @@ def test_refusals_are_one_line(rich: Path, tmp_path: Path) -> None:
     assert "secret" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = run(tmp_path / "missing.sqlite", "copy", "--to", str(tmp_path / "y.sqlite"))
     assert r.exit_code == 1 and not (tmp_path / "y.sqlite").exists()
+
+
+def test_serve_browses_a_snapshot_of_a_postgresql_store(pg_url: str, tmp_path: Path) -> None:
+    """Datasette reads SQLite: for a PostgreSQL store, kb serve browses a kb copy of it, with the same tables."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import CHECKOUT
+    from test_serve import free_port, get
+
+    added = run_url(pg_url, "add", "fact", "llama-3-cluster", "gpu_count", "24576", "", "--source", "llama-3-paper",
+                    "--note", "written to the server")
+    assert added.exit_code == 0, added.output
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--root", str(CHECKOUT), "--db", pg_url, "serve",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(tmp_path)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/kb.json", timeout=5).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+                time.sleep(0.1)
+        import psycopg
+
+        with psycopg.connect(pg_url) as conn:
+            total = conn.execute("SELECT count(*) FROM fact").fetchone()[0]  # type: ignore[index]
+        assert get(base, "/kb/claims.json?_size=0")["filtered_table_rows_count"] == total
+        hits = get(base, "/kb/claims.json?_shape=array&_search=%22written+to+the+server%22")
+        assert [h["note"] for h in hits] == ["written to the server"]
+        rows = get(base, "/kb/entity_claims.json?_shape=array&entity=llama-3-cluster")
+        assert "24576" in {r["value"] for r in rows}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    assert "Serving a snapshot of postgresql://" in (tmp_path / "serve.log").read_text()
+
+
+def readme_grants() -> list[str]:
+    """The GRANT recipe of the README's Sharing section, statement by statement."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("### Sharing: one PostgreSQL server for a team", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    return [line.strip().rstrip(";") for line in block.splitlines() if line.strip()]
+
+
+def test_an_analyst_role_writes_claims_but_cannot_rewrite_history(pg_url: str) -> None:
+    """The README's role for analysts: every kb command works, and raw SQL cannot update a fact or drop the
+    triggers that make history append-only (it does not own the tables)."""
+    import uuid
+
+    import psycopg
+
+    assert run_url(pg_url, "facts").exit_code == 0  # the owner creates the schema and loads facts/
+    role = f"kb_analyst_{uuid.uuid4().hex[:8]}"
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for statement in readme_grants():
+            conn.execute(statement.replace("analyst", role).replace("DATABASE kb", f"DATABASE {name}"))
+    as_analyst = pg_url.replace("//kb@", f"//{role}@", 1) if "//kb@" in pg_url else None
+    assert as_analyst, "the test server's URL names its user kb (KB_TEST_POSTGRES)"
+    try:
+        added = run_url(as_analyst, "add", "fact", "h100-sxm", "tdp", "710", "W", "--source", "nvidia-h100-product-page")
+        assert added.exit_code == 0, added.output
+        fact = added.stdout.split()[2].rstrip(":")
+        assert run_url(as_analyst, "deprecate", fact, "--reason", "a typo").exit_code == 0
+        rendered = run_url(as_analyst, "render", "anthropic-trainium-compute")
+        assert rendered.exit_code == 0, rendered.output
+        assert run_url(as_analyst, "stale").exit_code == 0
+        with psycopg.connect(as_analyst, autocommit=True) as conn:
+            for statement in ("UPDATE fact SET value = 1", "DROP TRIGGER fact_append_only ON fact",
+                              "ALTER TABLE fact DISABLE TRIGGER ALL", "DELETE FROM event", "TRUNCATE fact CASCADE"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

@@ -66,23 +66,47 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("db", ["sqlite"] if sqlite_only else ["sqlite", "postgresql"], indirect=True)
 
 
+_EMPTIED: list[str] = []  # databases earlier tests used, emptied (a new one costs ~0.7 s to create and drop)
+
+
 def postgres_database() -> Iterator[str]:
-    """A new, empty database on the test server (its URL), dropped afterwards; skips without a server."""
+    """An empty database on the test server (its URL), emptied afterwards for the next test; skips without a
+    server. Emptied is as new: the ``public`` schema dropped and made again as PostgreSQL makes it."""
     if not SERVER:
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL tests: KB_TEST_POSTGRES is not set (.ci/run starts a server)")
         pytest.skip("no PostgreSQL server: set KB_TEST_POSTGRES=postgresql://USER@HOST:PORT/postgres (CI does)")
     import psycopg
 
-    name = f"kbtest_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(SERVER, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
     base, _, _ = SERVER.rpartition("/")
+    if _EMPTIED:
+        name = _EMPTIED.pop()
+    else:
+        name = f"kbtest_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
     try:
         yield f"{base}/{name}"
     finally:
+        try:
+            with psycopg.connect(f"{base}/{name}", autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '5s'")  # a connection a test left in a transaction: drop it all
+                conn.execute("DROP SCHEMA public CASCADE")
+                conn.execute("CREATE SCHEMA public")
+                conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+            _EMPTIED.append(name)
+        except psycopg.Error:
+            with psycopg.connect(SERVER, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if SERVER and _EMPTIED:
+        import psycopg
+
         with psycopg.connect(SERVER, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            for name in _EMPTIED:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

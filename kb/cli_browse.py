@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .cli import cli, emit_json, pass_project
+from .cli import cli, echo, emit_json, pass_project
 from .project import Project
 
 
@@ -42,27 +42,27 @@ def search(project: Project, text: str, limit: int, as_json: bool) -> None:
         })
         return
     if not found.groups and not found.sources:
-        click.echo(f"Nothing matches {text!r}.")
+        echo(f"Nothing matches {text!r}.")
         return
     for g in found.groups:
         e = g.entity
-        click.echo(f"{e['id']}  ({e['kind']}: {e['name']})"
+        echo(f"{e['id']}  ({e['kind']}: {e['name']})"
                    + (f"  matched by its {g.name_snippet}" if g.name_snippet else ""))
         for h in g.facts[:SHOWN_FACTS]:
             c = h.claim
             state = "" if is_active(c) else "  (superseded)" if c["superseded_by"] else "  (deprecated)"
             kind = qualifiers(c)
-            click.echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip() + (f"  ({kind})" if kind else "")
+            echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip() + (f"  ({kind})" if kind else "")
                        + f"  [{c['source']}] fact {c['id']}{state}")
-            click.echo(f"    {h.snippet}")
+            echo(f"    {h.snippet}")
         if len(g.facts) > SHOWN_FACTS:
-            click.echo(f"  ... and {len(g.facts) - SHOWN_FACTS} more matching claims (--json lists them)")
+            echo(f"  ... and {len(g.facts) - SHOWN_FACTS} more matching claims (--json lists them)")
     if found.total > len(found.groups):
-        click.echo(f"({len(found.groups)} of {found.total} matching entities; --limit N shows more)")
+        echo(f"({len(found.groups)} of {found.total} matching entities; --limit N shows more)")
     if found.sources:
-        click.echo("Sources:")
+        echo("Sources:")
         for s in found.sources:
-            click.echo(f"  {s['source']['id']}: {s['snippet']}" + (f"  {s['source']['url']}" if s["source"]["url"] else ""))
+            echo(f"  {s['source']['id']}: {s['snippet']}" + (f"  {s['source']['url']}" if s["source"]["url"] else ""))
 
 
 class HostType(click.ParamType):  # type: ignore[type-arg]
@@ -118,7 +118,7 @@ def serve(project: Project, port: int, host: str) -> None:
                 finally:
                     loop.close()
                 shown = "localhost" if host in ("127.0.0.1", "::1") else host
-                click.echo(f"Serving a snapshot of {project.db_path} ({counts['claims']} claims, {counts['conflicts']} "
+                echo(f"Serving a snapshot of {project.db_path} ({counts['claims']} claims, {counts['conflicts']} "
                            f"disagreeing pairs) at http://{serving.address(shown, port)}/{DATABASE}/claims ; "
                            "Ctrl-C stops", err=True)
                 serving.run(ds.app(), sock)

@@ -99,7 +99,7 @@ def export(project: Project, output: str | None) -> None:
         echo(f"Exported to {output}")
     else:
         for chunk in chunks:
-            click.echo(chunk, nl=False)
+            click.echo(chunk, nl=False)  # data: YAML as it is
 
 
 @cli.group()

@@ -439,7 +439,7 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
                          f"{query_name} ({shown})" if shown else query_name])
         for i, v in enumerate(values.ravel()):
             writer.writerow([*(f"{c[i]:.10g}" for c in flat), f"{v:.10g}"])
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(buf.getvalue(), nl=False)  # data: CSV as it is
     elif tabled:
         from .numfmt import sig
 

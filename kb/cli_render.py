@@ -106,7 +106,7 @@ def render(project: Project, template: str | None, scenario: str | None, output:
         echo(f"Rendered {r.template.name} -> {output}")
     else:
         manifest.record(project, r, None)
-        click.echo(r.text, nl=False)
+        click.echo(r.text, nl=False)  # data: the report as it is
         if r.charts:
             echo(f"note: {len(r.charts)} chart(s) not written ({', '.join(r.charts)}): render with -o FILE to "
                        "write them beside it", err=True)

@@ -540,3 +540,45 @@ def test_control_characters_are_shown_not_sent_to_the_terminal(kb):
     assert {f["quote"] for f in facts} == {"TDP 700 W\rOK", "TDP 1400 W\rOK"} and facts[0]["locator"] == f"Table 1{csi}"
     r = kb("show", f"nope{clear}")
     assert r.exit_code == 1 and "\x1b" not in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("point", ["abc", "2 to 3", "nan", "-95000", "100K", "1e5 W"])
+def test_a_point_that_is_not_a_number_is_one_line(kb, root, tmp_path, point):
+    """``point:`` of a range, in a scenario's assumption or a fact, is a plain number; anything else was a
+    ValueError traceback from float()."""
+    scenario = root / "scenarios" / "bad-point.yaml"
+    scenario.write_text(dedent(f"""
+        scenarios:
+          - name: goodyear-point
+            extends: goodyear-news
+            description: A GPU count assumed, with its point.
+            queries: [power_per_gpu]
+            bindings:
+              gpu_count:
+                value: "90000 to 110000"
+                point: "{point}"
+                reason: a test
+    """).lstrip(), encoding="utf-8")
+    message = f"point {point!r} is not a plain number such as 25 (the point value of the range '90000 to 110000')"
+    for args in (["query", "power_per_gpu", "-s", "goodyear-point"], ["scenarios"]):
+        r = kb(*args)
+        assert r.exit_code == 1 and r.stdout == "" and "Traceback" not in r.output
+        assert r.stderr == f"Error: scenarios/bad-point.yaml:7 scenario goodyear-point input gpu_count: {message}\n"
+    r = kb("check")
+    assert r.exit_code == 1 and f"[bad-value] {message}" in r.stdout
+    scenario.write_text(scenario.read_text().replace(f'"{point}"', '"95000"'))
+    ok(kb("query", "power_per_gpu", "-s", "goodyear-point"))
+    facts = tmp_path / "point.yaml"
+    facts.write_text(dedent(f"""
+        facts:
+          - entity: goodyear
+            property: gpu_count
+            value: "90000 to 110000"
+            point: "{point}"
+            unit: ""
+            source: news-item
+    """).lstrip(), encoding="utf-8")
+    before = facts_json(kb, "goodyear", "--all")
+    r = kb("load", str(facts))
+    assert r.exit_code == 1 and r.stderr == f"Error: {facts}:5: {message}\n"
+    assert facts_json(kb, "goodyear", "--all") == before

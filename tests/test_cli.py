@@ -582,3 +582,40 @@ def test_a_point_that_is_not_a_number_is_one_line(kb, root, tmp_path, point):
     r = kb("load", str(facts))
     assert r.exit_code == 1 and r.stderr == f"Error: {facts}:5: {message}\n"
     assert facts_json(kb, "goodyear", "--all") == before
+
+
+def test_a_file_written_over_keeps_its_mode_and_a_new_one_honours_the_umask(kb, root, tmp_path):
+    """kb export -o and --plot write a temporary file and rename it into place; the file they replace keeps
+    its mode (a 0600 export was left 0644), and a new file gets 0666 less the umask (not mkstemp's 0600)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    (root / "scenarios" / "ranged.yaml").write_text(dedent("""
+        scenarios:
+          - name: goodyear-ranged
+            extends: goodyear-news
+            description: A GPU count assumed as a range, to draw.
+            queries: [power_per_gpu]
+            bindings:
+              gpu_count: {value: "90000 to 110000", reason: a test}
+    """).lstrip(), encoding="utf-8")
+    commands = {"export.yaml": ["export", "-o"],
+                "samples.png": ["query", "power_per_gpu", "-s", "goodyear-ranged", "--samples", "200", "--seed", "1",
+                                "--plot"]}
+    for name, args in commands.items():
+        target = tmp_path / name
+        for mode in (0o600, 0o640, 0o604):
+            target.write_bytes(b"old")
+            target.chmod(mode)
+            ok(kb(*args, str(target)))
+            assert stat.S_IMODE(target.stat().st_mode) == mode, (name, oct(mode))
+            assert target.read_bytes() != b"old"
+        new = tmp_path / f"new-{name}"
+        r = subprocess.run(["sh", "-c", 'umask 027 && exec "$@"', "sh", sys.executable, "-m", "kb", "--root",
+                            str(root), "--db", str(kb.db), *args, str(new)], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert stat.S_IMODE(new.stat().st_mode) == 0o640
+        assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temporary file left

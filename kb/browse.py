@@ -170,9 +170,11 @@ QUERIES = {
     },
     "claims_older_than": {
         "title": "Claims as of before a date",
-        "description": "Active claims whose as-of date is before :before (YYYY, YYYY-MM or YYYY-MM-DD).",
+        "description": "Active claims whose as-of date is before :before (YYYY, YYYY-MM or YYYY-MM-DD; anything "
+                       "else, such as abc or 2024-13, matches nothing).",
         "sql": f"SELECT {_CLAIM_LIST} FROM claims WHERE active = 1 AND as_of IS NOT NULL AND as_of < :before "
-               "ORDER BY as_of, entity, property",
+               "AND :before GLOB '[0-9][0-9][0-9][0-9]*' AND date(CASE length(:before) WHEN 4 THEN :before || '-01-01' "
+               "WHEN 7 THEN :before || '-01' WHEN 10 THEN :before END) IS NOT NULL ORDER BY as_of, entity, property",
     },
     "render_used": {
         "title": "What a stored render used",

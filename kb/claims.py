@@ -151,7 +151,7 @@ def _cites(value: Any) -> str | None:
     urls = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
     if urls is None or not all(isinstance(u, str) and u.strip() for u in urls):
         raise ValueSyntaxError("cites must be a URL or a list of URLs")
-    return json.dumps([u.strip() for u in urls])
+    return json.dumps([check_url(u.strip(), "cites") for u in urls])
 
 
 def qualifiers(spec: Mapping[str, Any], prop: PropertyRow) -> dict[str, str | None]:
@@ -209,6 +209,25 @@ def check_entity_kind(kind: str) -> str:
 
 def check_source_kind(kind: str | None) -> str:
     return _choice(kind, SOURCE_KINDS, "source kind", "other")
+
+
+WEB_SCHEMES = ("http", "https")
+
+
+def check_url(url: str, what: str) -> str:
+    """A source's ``url`` or ``archive_url``, or a URL a claim ``cites``: a web address (http or https, with
+    a host), since it is shown as a link; ``javascript:``, ``data:``, ``file:`` and bare paths are refused."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
+    except ValueError:  # an unbalanced [ in the host
+        ok = False
+    if not ok or re.search(r"[\s\x00-\x1f\x7f]", url):
+        shown = url if len(url) <= 80 else url[:77] + "..."
+        raise ValueSyntaxError(f"{what} {shown!r} is not an http:// or https:// address")
+    return url
 
 
 def annotate(facts: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]]) -> list[ClaimRow]:

@@ -30,12 +30,12 @@ class KBGroup(click.Group):
             return super().invoke(ctx)
         except KBError as exc:
             self._discard(ctx)
-            click.echo(f"Error: {exc}", err=True)
+            echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except (sqlite3.Error, DBAPIError) as exc:
             self._discard(ctx)
             detail = getattr(exc, "orig", None) or exc
-            click.echo(f"Error: database {ctx.obj.db_shown if ctx.obj else ''}: {_first_line(detail)}", err=True)
+            echo(f"Error: database {ctx.obj.db_shown if ctx.obj else ''}: {_first_line(detail)}", err=True)
             ctx.exit(1)
         except click.exceptions.Exit as exc:
             if exc.exit_code:
@@ -53,7 +53,7 @@ class KBGroup(click.Group):
             code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "kb"
-            click.echo(f"Error: {exc.format_message()} (see `{command} --help`)", err=True)
+            echo(f"Error: {exc.format_message()} (see `{command} --help`)", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             exc.show()
@@ -108,7 +108,17 @@ FACTOR = FactorType()
 pass_project = click.make_pass_decorator(Project)
 
 
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Plain text for a terminal (every command's output but JSON and data such as ``kb export``'s YAML):
+    what the knowledge base holds may contain control characters, shown as visible escapes
+    (:func:`kb.textfmt.visible`), never sent to the terminal as they are."""
+    from .textfmt import visible
+
+    click.echo(visible(message), err=err, nl=nl)
+
+
 def emit_json(data: Any) -> None:
+    """JSON, written as it is: it escapes control characters itself."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from .cli import cli, emit_json, pass_project
+from .cli import cli, echo, emit_json, pass_project
 from .project import Project
 
 
@@ -39,32 +42,47 @@ def search(project: Project, text: str, limit: int, as_json: bool) -> None:
         })
         return
     if not found.groups and not found.sources:
-        click.echo(f"Nothing matches {text!r}.")
+        echo(f"Nothing matches {text!r}.")
         return
     for g in found.groups:
         e = g.entity
-        click.echo(f"{e['id']}  ({e['kind']}: {e['name']})"
+        echo(f"{e['id']}  ({e['kind']}: {e['name']})"
                    + (f"  matched by its {g.name_snippet}" if g.name_snippet else ""))
         for h in g.facts[:SHOWN_FACTS]:
             c = h.claim
             state = "" if is_active(c) else "  (superseded)" if c["superseded_by"] else "  (deprecated)"
             kind = qualifiers(c)
-            click.echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip() + (f"  ({kind})" if kind else "")
+            echo(f"  {c['property']} = {c['value_text']} {c['unit']}".rstrip() + (f"  ({kind})" if kind else "")
                        + f"  [{c['source']}] fact {c['id']}{state}")
-            click.echo(f"    {h.snippet}")
+            echo(f"    {h.snippet}")
         if len(g.facts) > SHOWN_FACTS:
-            click.echo(f"  ... and {len(g.facts) - SHOWN_FACTS} more matching claims (--json lists them)")
+            echo(f"  ... and {len(g.facts) - SHOWN_FACTS} more matching claims (--json lists them)")
     if found.total > len(found.groups):
-        click.echo(f"({len(found.groups)} of {found.total} matching entities; --limit N shows more)")
+        echo(f"({len(found.groups)} of {found.total} matching entities; --limit N shows more)")
     if found.sources:
-        click.echo("Sources:")
+        echo("Sources:")
         for s in found.sources:
-            click.echo(f"  {s['source']['id']}: {s['snippet']}" + (f"  {s['source']['url']}" if s["source"]["url"] else ""))
+            echo(f"  {s['source']['id']}: {s['snippet']}" + (f"  {s['source']['url']}" if s["source"]["url"] else ""))
+
+
+class HostType(click.ParamType):  # type: ignore[type-arg]
+    """An IP address or hostname to listen on; an empty or malformed one is a usage error (exit 2)."""
+
+    name = "HOST"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from .errors import KBError
+        from .serving import check_host
+
+        try:
+            return check_host(str(value))
+        except KBError as exc:
+            self.fail(exc.message, param, ctx)
 
 
 @cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", type=HostType(), default="127.0.0.1", show_default=True,
               help="The address to listen on; 0.0.0.0 makes it reachable from other machines.")
 @pass_project
 def serve(project: Project, port: int, host: str) -> None:
@@ -79,25 +97,31 @@ def serve(project: Project, port: int, host: str) -> None:
     and open http://127.0.0.1:8001/kb/claims.
     """
     import asyncio
-    import tempfile
-    from pathlib import Path
 
-    import uvicorn
     from datasette.app import Datasette
 
+    from . import serving
     from .browse import DATABASE, metadata, snapshot
 
-    with tempfile.TemporaryDirectory(prefix="kb-serve-") as tmp:
-        path = Path(tmp) / f"{DATABASE}.sqlite"
-        counts = snapshot(project.store, path)
-        ds = Datasette(immutables=[str(path)], metadata=metadata(), settings={"sql_time_limit_ms": 3000},
-                       template_dir=str(Path(__file__).resolve().parent / "datasette"))  # a claim's page
-        loop = asyncio.new_event_loop()
+    serving.sweep()  # the folders of servers killed outright
+    with serving.stopping_on_signals():
+        sock = serving.listen(host, port)  # before anything is written: a port in use is one line
         try:
-            loop.run_until_complete(ds.invoke_startup())
+            with serving.snapshot_folder() as tmp:
+                path = tmp / f"{DATABASE}.sqlite"
+                counts = snapshot(project.store, path)
+                ds = Datasette(immutables=[str(path)], metadata=metadata(), settings=serving.datasette_settings(),
+                               template_dir=str(Path(__file__).resolve().parent / "datasette"))  # a claim's page
+                serving.install_limits()
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.run_until_complete(ds.invoke_startup())
+                finally:
+                    loop.close()
+                shown = "localhost" if host in ("127.0.0.1", "::1") else host
+                echo(f"Serving a snapshot of {project.db_shown} ({counts['claims']} claims, {counts['conflicts']} "
+                     f"disagreeing pairs) at http://{serving.address(shown, port)}/{DATABASE}/claims ; "
+                     "Ctrl-C stops", err=True)
+                serving.run(ds.app(), sock)
         finally:
-            loop.close()
-        shown = "localhost" if host in ("127.0.0.1", "::1") else host
-        click.echo(f"Serving a snapshot of {project.db_shown} ({counts['claims']} claims, {counts['conflicts']} "
-                   f"disagreeing pairs) at http://{shown}:{port}/{DATABASE}/claims ; Ctrl-C stops", err=True)
-        uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
+            sock.close()

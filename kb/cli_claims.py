@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import FACTOR, cli, emit_json, pass_project
+from .cli import FACTOR, cli, echo, emit_json, pass_project
 from .textfmt import CLAIM_HEADERS, claim_rows, fact_status, fact_value, qualifiers, spread_line, table
 
 if TYPE_CHECKING:
@@ -54,9 +54,9 @@ def facts(project: Project, entity: str | None, prop: str | None, show_all: bool
         sources = store.sources()
         emit_json([fact_json(f, sources) for f in rows])
     elif rows:
-        click.echo(table(FACT_HEADERS, _facts_rows(rows)))
+        echo(table(FACT_HEADERS, _facts_rows(rows)))
     else:
-        click.echo("No facts.")
+        echo("No facts.")
 
 
 @cli.command()
@@ -66,17 +66,17 @@ def show(project: Project, entity: str) -> None:
     """One entity (by id or alias, any case): what it is and every claim about it. Example: kb show h100"""
     store = project.store
     e = store.entity(entity)
-    click.echo(f"{e['id']}  ({e['kind']})  {e['name']}")
+    echo(f"{e['id']}  ({e['kind']})  {e['name']}")
     aliases = json.loads(e["aliases"] or "[]")
     if aliases:
-        click.echo(f"aliases: {', '.join(aliases)}")
+        echo(f"aliases: {', '.join(aliases)}")
     if e["part_of"]:
-        click.echo(f"part of: {e['part_of']}")
+        echo(f"part of: {e['part_of']}")
     parts = [x["id"] for x in store.entities().values() if x["part_of"] == e["id"]]
     if parts:
-        click.echo(f"parts: {', '.join(parts)}")
+        echo(f"parts: {', '.join(parts)}")
     rows = store.claims(e["id"])
-    click.echo(table(FACT_HEADERS, _facts_rows(rows)) if rows else "No facts.")
+    echo(table(FACT_HEADERS, _facts_rows(rows)) if rows else "No facts.")
 
 
 def _history_line(i: dict[str, Any]) -> list[str]:
@@ -125,15 +125,15 @@ def history(project: Project, entity: str, prop: str, as_json: bool) -> None:
         ])
         return
     if not items:
-        click.echo("No history.")
+        echo("No history.")
         return
     for i in items:
         for line in _history_line(i):
-            click.echo(line)
+            echo(line)
     active = [i for i in items if i["type"] == "claim" and is_active(i)]
     unit = store.property(ref.prop)["unit"]
     for kind, group in kind_groups(active) if active else [("", [])]:  # type: ignore[arg-type]
-        click.echo((f"{kind}: " if kind else "") + spread_line(spread(c["si_value"] for c in group), unit))
+        echo((f"{kind}: " if kind else "") + spread_line(spread(c["si_value"] for c in group), unit))
 
 
 @cli.command()
@@ -185,21 +185,21 @@ def conflicts(project: Project, target: str | None, factor: float, as_json: bool
         } for c in found])
         return
     if not found:
-        click.echo(f"No conflicts (claims that disagree by more than {factor:g}x)" + (f" in {target}." if target else "."))
+        echo(f"No conflicts (claims that disagree by more than {factor:g}x)" + (f" in {target}." if target else "."))
         return
     for n, c in enumerate(found):
         unit = store.property(c.prop)["unit"]
         worst = "inf" if math.isinf(c.factor) else f"{c.factor:.3g}"
         labels = f" ({'; '.join(c.labels)})" if c.labels else ""
         kind = f" ({c.kind})" if c.kind else ""
-        click.echo(("\n" if n else "") + f"{c.entity}.{c.prop}{kind}: {len(c.claims)} active claims, "
+        echo(("\n" if n else "") + f"{c.entity}.{c.prop}{kind}: {len(c.claims)} active claims, "
                    f"disagreeing by up to {worst}x{labels}")
-        click.echo(table(CLAIM_HEADERS, claim_rows(c.claims)))
+        echo(table(CLAIM_HEADERS, claim_rows(c.claims)))
         for p in c.pairs:
             f = "inf" if math.isinf(p.factor) else f"{p.factor:.3g}"
-            click.echo(f"  {f}x: {p.a['id']} ({fact_value(p.a)}) vs {p.b['id']} ({fact_value(p.b)})"
+            echo(f"  {f}x: {p.a['id']} ({fact_value(p.a)}) vs {p.b['id']} ({fact_value(p.b)})"
                        + (f": {p.label}" if p.label else ""))
-        click.echo("  " + spread_line(spread(x["si_value"] for x in c.claims), unit))
+        echo("  " + spread_line(spread(x["si_value"] for x in c.claims), unit))
 
 
 @cli.command()
@@ -211,7 +211,7 @@ def sources(project: Project, as_json: bool) -> None:
     if as_json:
         emit_json([{**r, "authors": json.loads(r["authors"] or "[]")} for r in rows])
         return
-    click.echo(table(["ID", "KIND", "PUBLISHED", "TITLE", "URL"], [[r["id"], r["kind"], r["published"], r["title"], r["url"]] for r in rows]))
+    echo(table(["ID", "KIND", "PUBLISHED", "TITLE", "URL"], [[r["id"], r["kind"], r["published"], r["title"], r["url"]] for r in rows]))
 
 
 @cli.command()
@@ -226,7 +226,7 @@ def properties(project: Project, as_json: bool) -> None:
     if as_json:
         emit_json([describe(r) for r in rows])
         return
-    click.echo(table(["NAME", "UNIT", "DIMENSION", "PLAUSIBLE", "SCOPES", "ORIGIN", "DESCRIPTION"],
+    echo(table(["NAME", "UNIT", "DIMENSION", "PLAUSIBLE", "SCOPES", "ORIGIN", "DESCRIPTION"],
                      [[r["name"], r["unit"] or '""', r["dimension"], r["plausible"], ", ".join(scopes_of(r)),
                        r["origin"], r["description"]] for r in rows], max_width=70))
 
@@ -244,15 +244,15 @@ def check(project: Project, strict: bool) -> None:
     problems = check_all(project)
     warnings = conflict_warnings(project.store)
     for p in problems:
-        click.echo(str(p))
+        echo(str(p))
     for w in warnings:
-        click.echo(f"warning: {w}")
+        echo(f"warning: {w}")
     if problems or (strict and warnings):
         counted = f"{len(problems)} problem(s)" + (f" and {len(warnings)} warning(s) (--strict)" if strict and warnings else "")
-        click.echo(f"{counted}.", err=True)
+        echo(f"{counted}.", err=True)
         raise SystemExit(1)
     shown = f" ({len(warnings)} warning(s): claims that disagree; `kb conflicts` lists them)" if warnings else ""
-    click.echo(f"OK: no problems{shown}.")
+    echo(f"OK: no problems{shown}.")
 
 
 @cli.command()
@@ -268,5 +268,5 @@ def sql(project: Project, query: str, as_json: bool) -> None:
     if as_json:
         emit_json([dict(zip(headers, r)) for r in rows])
     else:
-        click.echo(table(headers, rows, max_width=80) if headers else "No rows.")
+        echo(table(headers, rows, max_width=80) if headers else "No rows.")
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import UNIT, cli, pass_project
+from .cli import UNIT, cli, echo, pass_project
 from .textfmt import fact_value
 
 if TYPE_CHECKING:
@@ -32,11 +32,11 @@ def report_changes(project: Project, before: Snapshot | None, written: set[str])
         return
     impact = compare(before, snapshot(project), written)
     for line in impact.displaced:
-        click.echo(f"note: {line}", err=True)
+        echo(f"note: {line}", err=True)
     for line in impact.broken:
-        click.echo(f"warning: {line.replace(': ', ' no longer resolves: ', 1)}", err=True)
+        echo(f"warning: {line.replace(': ', ' no longer resolves: ', 1)}", err=True)
     if impact.changed:
-        click.echo(f"note: {len(impact.changed)} result(s) changed: {'; '.join(impact.changed)}; "
+        echo(f"note: {len(impact.changed)} result(s) changed: {'; '.join(impact.changed)}; "
                    "`kb stale` lists the reports to re-render", err=True)
 
 
@@ -76,9 +76,9 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
     whose = "the shipped" if project.root.resolve() == CHECKOUT.resolve() else "the project's"
     new_db = f" (a new database: {whose} facts/ included)" if paths and new_database and project.facts_dir.is_dir() else (
         " into a new database" if new_database else "")
-    click.echo(f"Loaded {report.files} file(s){new_db}: added {added}; {report.unchanged} already recorded.")
+    echo(f"Loaded {report.files} file(s){new_db}: added {added}; {report.unchanged} already recorded.")
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -96,10 +96,10 @@ def export(project: Project, output: str | None) -> None:
         from .yamlio import write_chunks
 
         write_chunks(Path(output), chunks)
-        click.echo(f"Exported to {output}")
+        echo(f"Exported to {output}")
     else:
         for chunk in chunks:
-            click.echo(chunk, nl=False)
+            click.echo(chunk, nl=False)  # data: YAML as it is
 
 
 @cli.group()
@@ -125,7 +125,7 @@ def add_source(project: Project, /, source_id: str, **opts: Any) -> None:
     item = {"id": source_id, **{k: v for k, v in opts.items() if v not in (None, ())}}
     item["authors"] = list(opts["authors"])
     load_rows(project.store, sources=[item])
-    click.echo(f"Added source {source_id}")
+    echo(f"Added source {source_id}")
 
 
 @add.command("entity")
@@ -140,7 +140,7 @@ def add_entity(project: Project, entity_id: str, kind: str, name: str | None, al
     from .load import load_rows
 
     load_rows(project.store, entities=[{"id": entity_id, "kind": kind, "name": name, "aliases": list(aliases), "part_of": part_of}])
-    click.echo(f"Added entity {entity_id}")
+    echo(f"Added entity {entity_id}")
 
 
 FACT_OPTIONS = [
@@ -226,7 +226,7 @@ def add_fact(project: Project, /, entity: str, prop: str, value: str, unit: str,
     spec = {"entity": entity, "property": prop, "value": value, "unit": unit, **fact_spec(opts)}
     before = before_write(project)
     row = load_rows(store, entities=entities, facts=[spec], strict=True)["fact"][0]
-    click.echo(f"Added fact {row['id']}: {entity}.{prop} = {fact_value(row)}")
+    echo(f"Added fact {row['id']}: {entity}.{prop} = {fact_value(row)}")
     report_changes(project, before, {row["id"]})
 
 
@@ -238,7 +238,7 @@ def _rank_command(name: str, rank: str, doc: str) -> None:
     def command(project: Project, fact_id: str, reason: str) -> None:
         before = before_write(project)
         ev = project.store.record_rank(fact_id, rank, reason)
-        click.echo(f"Recorded event {ev['id']}: fact {ev['fact']} is now {rank}.")
+        echo(f"Recorded event {ev['id']}: fact {ev['fact']} is now {rank}.")
         report_changes(project, before, {ev["fact"]})
 
 
@@ -272,7 +272,7 @@ def supersede(project: Project, /, fact_id: str, value: str, unit: str, reason: 
     spec = {"entity": old["entity"], "property": old["property"], "value": value, "unit": unit,
             "supersedes": old["id"], "rank_reason": reason, **kept, **fact_spec(opts)}
     row = load_rows(store, facts=[spec], strict=True)["fact"][0]
-    click.echo(f"Added fact {row['id']} superseding {old['id']}: {old['entity']}.{old['property']} = {fact_value(row)}")
+    echo(f"Added fact {row['id']} superseding {old['id']}: {old['entity']}.{old['property']} = {fact_value(row)}")
     report_changes(project, before, {row["id"]})
 
 
@@ -291,5 +291,5 @@ def copy(project: Project, target: str) -> None:
 
     counts = run(project.db, target)
     where = shown(target) if is_url(target) else target
-    click.echo(f"Copied to {where}: {counts['source']} sources, {counts['entity']} entities, {counts['fact']} facts, "
+    echo(f"Copied to {where}: {counts['source']} sources, {counts['entity']} entities, {counts['fact']} facts, "
                f"{counts['event']} events, {counts['entity_alias']} aliases, {counts['render']} renders.")

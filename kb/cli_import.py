@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli import FACTOR, cli, emit_json, pass_project
+from .cli import FACTOR, cli, echo, emit_json, pass_project
 from .project import Project
 
 
@@ -63,18 +63,18 @@ def epoch(project: Project, files: tuple[str, ...], snapshot: str | None, dry_ru
     for f in report.files:
         placed = f"{len(f.new_entities)} new entities" + (f" ({_names(f.new_entities)})"
                                                           if dry_run and f.new_entities else "")
-        click.echo(f"{f.file}: {f.dataset}, {f.snapshot} snapshot: {f.rows} rows, {f.claims} claims; {placed}")
+        echo(f"{f.file}: {f.dataset}, {f.snapshot} snapshot: {f.rows} rows, {f.claims} claims; {placed}")
     added = ", ".join(f"{n} {k}" for k, n in report.added.items() if k not in ("properties", "events"))
     verb = "would add" if dry_run else "added"
     older = f"; {report.older} cells of an older snapshot than the one recorded (kept)" if report.older else ""
-    click.echo(f"{verb.capitalize()} {added}; {report.revised} revised cells; {report.unchanged} already "
+    echo(f"{verb.capitalize()} {added}; {report.revised} revised cells; {report.unchanged} already "
                f"recorded{older}.")
     for note in report.notes:
-        click.echo(f"note: {note}")
+        echo(f"note: {note}")
     if report.skipped:
-        click.echo(f"Skipped {len(report.skipped)} cell(s):")
+        echo(f"Skipped {len(report.skipped)} cell(s):")
         for s in report.skipped:
-            click.echo(f"  {s.file}, row {s.row!r}, column {s.column!r}: {s.cell!r}: {s.reason}")
+            echo(f"  {s.file}, row {s.row!r}, column {s.column!r}: {s.cell!r}: {s.reason}")
 
 
 def _names(names: list[str], shown: int = 20) -> str:
@@ -127,12 +127,12 @@ def audit_epoch(project: Project, factor: float, checks: tuple[str, ...], limit:
         return
     for check, n in checked.items():
         rows = [f for f in findings if f.check == check]
-        click.echo(f"{check}: {n} rows checked, {len(rows)} {result.criteria[check]}")
+        echo(f"{check}: {n} rows checked, {len(rows)} {result.criteria[check]}")
         for f in rows[:limit]:
             unit = f" {f.unit}" if f.unit else ""
-            click.echo(f"  {f.factor:.3g}x  {f.name}: dataset {sig(f.dataset_value, 4)}{unit}, recomputed "
+            echo(f"  {f.factor:.3g}x  {f.name}: dataset {sig(f.dataset_value, 4)}{unit}, recomputed "
                        f"{sig(f.recomputed, 4)}{unit}" + (f" ({f.detail})" if f.detail else ""))
         if len(rows) > limit:
-            click.echo(f"  ... and {len(rows) - limit} more (--json lists all)")
+            echo(f"  ... and {len(rows) - limit} more (--json lists all)")
     for note in result.notes if not checks or "power" in checks else []:
-        click.echo(f"note: {note}")
+        echo(f"note: {note}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .claims import QUALIFIERS
-from .cli import UNIT, cli, emit_json, pass_project
+from .cli import UNIT, cli, echo, emit_json, pass_project
 from .textfmt import CLAIM_HEADERS, table
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def queries(project: Project, as_json: bool) -> None:
                     "inputs": [{"name": i.name, "unit": i.unit, "query": i.query, "description": i.description} for i in q.inputs]}
                    for q in qs])
         return
-    click.echo(table(["NAME", "UNIT", "FORMULA", "DESCRIPTION"], [[q.name, q.display_unit or '""', q.formula, q.description] for q in qs]))
+    echo(table(["NAME", "UNIT", "FORMULA", "DESCRIPTION"], [[q.name, q.display_unit or '""', q.formula, q.description] for q in qs]))
 
 
 @cli.command()
@@ -104,7 +104,7 @@ def scenarios(project: Project, as_json: bool) -> None:
                         "queries": list(s.queries), "file": s.where, "bindings": binds})
         emit_json(out)
         return
-    click.echo(table(["NAME", "EXTENDS", "QUERIES", "DESCRIPTION"],
+    echo(table(["NAME", "EXTENDS", "QUERIES", "DESCRIPTION"],
                      [[s.name, s.extends, ", ".join(s.queries), s.description] for s in cat.scenarios.values()]))
 
 
@@ -166,13 +166,13 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     if plot and result.draws is None:
         raise click.UsageError(f"{query_name} [{scenario}] has no ranged input: there is no distribution to draw")
     for warning in evaluator.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(ex.query_json(result, unit))
     elif explain:
-        click.echo(ex.explain(result, unit))
+        echo(ex.explain(result, unit))
     else:
-        click.echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}{ex.meaning_note(result, unit)}")
+        echo(f"{query_name} [{scenario}] = {ex.shown(result, unit)}{ex.meaning_note(result, unit)}")
     if plot:
         from pathlib import Path
 
@@ -181,7 +181,7 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
 
         shown = unit or result.unit
         histogram(result.draws / si_factor(shown), shown, query_name, scenario, Path(plot))
-        click.echo(f"Drew {plot}", err=as_json)
+        echo(f"Drew {plot}", err=as_json)
 
 
 MAX_TABLE = 10_000  # sweep points printed as a table; more go to --csv or --json
@@ -242,7 +242,7 @@ def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | Non
         from .charts import tornado
 
         tornado(swings, result.point, shown, query_name, scenario, Path(plot), f)
-        click.echo(f"Drew {plot}", err=as_json)
+        echo(f"Drew {plot}", err=as_json)
     if as_json:
         emit_json({"query": query_name, "scenario": scenario, "unit": shown, "value": result.point / f,
                    "measure": "one-at-a-time swing (each input from its low to its high end, the others at their "
@@ -253,12 +253,12 @@ def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | Non
                                "at_high": w.at_high / f, "share": w.share} for w in swings]})
         return
     if not swings:
-        click.echo(f"{query_name} [{scenario}] has no ranged input with two finite ends: nothing to rank")
+        echo(f"{query_name} [{scenario}] has no ranged input with two finite ends: nothing to rank")
         return
-    click.echo(f"{query_name} [{scenario}]: one-at-a-time swings (each input from its low to its high end, the "
+    echo(f"{query_name} [{scenario}]: one-at-a-time swings (each input from its low to its high end, the "
                f"others at their points), largest first")
     in_unit = f" ({shown})" if shown else ""
-    click.echo(table(["INPUT", "RANGE", f"AT LOW{in_unit}", f"AT HIGH{in_unit}", "SHARE"],
+    echo(table(["INPUT", "RANGE", f"AT LOW{in_unit}", f"AT HIGH{in_unit}", "SHARE"],
                      [[w.name, interval(w.leaf.point / si_factor(w.leaf.unit), w.leaf.low / si_factor(w.leaf.unit),
                                         w.leaf.high / si_factor(w.leaf.unit), w.leaf.unit),
                        interval(w.at_low / f, None, None, ""), interval(w.at_high / f, None, None, ""),
@@ -283,11 +283,11 @@ def _across(project: Project, query_name: str, scenario: str, overrides: dict[st
                     **{q: r.claim[q] for q in QUALIFIERS},  # type: ignore[literal-required]
                     "result": ex.query_json(r.result, unit)} for r in found.rows])
         return
-    click.echo(f"{query_name} [{scenario}] across the claims of {found.ref}:")
+    echo(f"{query_name} [{scenario}] across the claims of {found.ref}:")
     rows = [[*cells, ex.shown(r.result, unit)] for cells, r in zip(claim_rows([r.claim for r in found.rows]), found.rows)]
-    click.echo(table([*CLAIM_HEADERS, query_name.upper()], rows))
+    echo(table([*CLAIM_HEADERS, query_name.upper()], rows))
     for kind, spread in found.spreads:  # like with like: one spread per kind of claim
-        click.echo((f"{kind}: " if kind else "") + spread_line(spread, unit or found.unit))
+        echo((f"{kind}: " if kind else "") + spread_line(spread, unit or found.unit))
 
 
 @cli.command()
@@ -335,7 +335,7 @@ def compare(project: Project, query_name: str, names: tuple[str, ...], sets: tup
 
     rows = [[query_name, *[ex.shown(r, unit) for r in results]]]
     rows += [[name, *vals] for name, found in rows_by_name.items() if len(set(vals := cells(found))) > 1]
-    click.echo(table(["", *names], rows))
+    echo(table(["", *names], rows))
 
 
 @cli.command()
@@ -354,9 +354,9 @@ def uses(project: Project, target: str, as_json: bool, known_at: str | None) -> 
     if as_json:
         emit_json(found)
     elif found:
-        click.echo(table(["SCENARIO", "QUERY", "VIA"], [[f["scenario"], f["query"], "; ".join(f["via"])] for f in found], max_width=90))
+        echo(table(["SCENARIO", "QUERY", "VIA"], [[f["scenario"], f["query"], "; ".join(f["via"])] for f in found], max_width=90))
     else:
-        click.echo(f"Nothing depends on {target}.")
+        echo(f"Nothing depends on {target}.")
 
 
 @cli.command("sweep")
@@ -439,15 +439,15 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
                          f"{query_name} ({shown})" if shown else query_name])
         for i, v in enumerate(values.ravel()):
             writer.writerow([*(f"{c[i]:.10g}" for c in flat), f"{v:.10g}"])
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(buf.getvalue(), nl=False)  # data: CSV as it is
     elif tabled:
         from .numfmt import sig
 
         head = [f"{a.name} ({a.unit})" if a.unit else a.name for a in axes] + [
             f"{query_name} ({shown})" if shown else query_name]
-        click.echo(table(head, [[*(sig(c[i], 4) for c in flat), sig(v, 4)] for i, v in enumerate(values.ravel())]))
+        echo(table(head, [[*(sig(c[i], 4) for c in flat), sig(v, 4)] for i, v in enumerate(values.ravel())]))
     else:
-        click.echo(f"{query_name} [{scenario}] over {size} points: {np.nanmin(values):.4g} to {np.nanmax(values):.4g}"
+        echo(f"{query_name} [{scenario}] over {size} points: {np.nanmin(values):.4g} to {np.nanmax(values):.4g}"
                    f"{' ' + shown if shown else ''} (too many for a table; --csv or --json gives the values)")
     if plot:
-        click.echo(f"Drew {plot}", err=as_json or as_csv)
+        echo(f"Drew {plot}", err=as_json or as_csv)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import cli, emit_json, pass_project
+from .cli import cli, echo, emit_json, pass_project
 from .textfmt import table
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def templates(project: Project, as_json: bool) -> None:
     if as_json:
         emit_json([{"name": t.name, "title": t.title, "path": str(t.path.relative_to(project.root))} for t in found])
         return
-    click.echo(table(["NAME", "TITLE"], [[t.name, t.title] for t in found]) if found else "No templates.")
+    echo(table(["NAME", "TITLE"], [[t.name, t.title] for t in found]) if found else "No templates.")
 
 
 def _write(path: Path, text: str, charts: dict[str, bytes] | None = None) -> None:
@@ -39,14 +39,14 @@ def _write(path: Path, text: str, charts: dict[str, bytes] | None = None) -> Non
 
 
 def _print_drift(name: str, d: Any) -> None:
-    click.echo(f"{name}: {len(d.changed)} number(s) changed since the render of {d.render['rendered_at'][:19]}Z")
+    echo(f"{name}: {len(d.changed)} number(s) changed since the render of {d.render['rendered_at'][:19]}Z")
     for c in d.changed:
         where = f"{c['ref']}" + (f" [{c['scenario']}]" if c["scenario"] else "")
-        click.echo(f"  #{c['position']} {where}: {c['old'] or '(absent)'} -> {c['new'] or '(absent)'}")
+        echo(f"  #{c['position']} {where}: {c['old'] or '(absent)'} -> {c['new'] or '(absent)'}")
     for line in d.added_inputs:
-        click.echo(f"  now uses {line}")
+        echo(f"  now uses {line}")
     for line in d.removed_inputs:
-        click.echo(f"  no longer uses {line}")
+        echo(f"  no longer uses {line}")
 
 
 @cli.command()
@@ -75,14 +75,14 @@ def render(project: Project, template: str | None, scenario: str | None, output:
         for name in names:
             _, d = manifest.check(project, name, scenario)
             if d is None:
-                click.echo(f"{name}: no recorded render to compare with")
+                echo(f"{name}: no recorded render to compare with")
             elif d.changed:
                 changed = True
                 _print_drift(name, d)
             elif d.same_bytes:
-                click.echo(f"{name}: unchanged")
+                echo(f"{name}: unchanged")
             else:
-                click.echo(f"{name}: no number changed (the text did: wording, order of claims or footnotes)")
+                echo(f"{name}: no number changed (the text did: wording, order of claims or footnotes)")
         if changed:
             raise SystemExit(1)
         return
@@ -97,18 +97,18 @@ def render(project: Project, template: str | None, scenario: str | None, output:
             path = Path(output) / f"{r.template.name}.md"
             _write(path, r.text, r.charts)
             manifest.record(project, r, str(path))
-            click.echo(f"Rendered {r.template.name} -> {path}")
+            echo(f"Rendered {r.template.name} -> {path}")
         return
     r = rendering.render(project, rendering.find_template(project, template), scenario)  # type: ignore[arg-type]
     if output:
         _write(Path(output), r.text, r.charts)
         manifest.record(project, r, output)
-        click.echo(f"Rendered {r.template.name} -> {output}")
+        echo(f"Rendered {r.template.name} -> {output}")
     else:
         manifest.record(project, r, None)
-        click.echo(r.text, nl=False)
+        click.echo(r.text, nl=False)  # data: the report as it is
         if r.charts:
-            click.echo(f"note: {len(r.charts)} chart(s) not written ({', '.join(r.charts)}): render with -o FILE to "
+            echo(f"note: {len(r.charts)} chart(s) not written ({', '.join(r.charts)}): render with -o FILE to "
                        "write them beside it", err=True)
 
 
@@ -124,11 +124,11 @@ def stale(project: Project) -> None:
     broken: list[tuple[str, str]] = []
     found = manifest.stale(project, broken)
     for name in manifest.orphans(project):
-        click.echo(f"note: {name}: the template is gone; its recorded renders cannot be checked", err=True)
+        echo(f"note: {name}: the template is gone; its recorded renders cannot be checked", err=True)
     for d in found:
         _print_drift(d.render["template"] + (f" [{d.render['scenario']}]" if d.render["scenario"] else ""), d)
     for label, error in broken:
-        click.echo(f"{label}: no longer renders: {error.removeprefix('Error: ')}")
+        echo(f"{label}: no longer renders: {error.removeprefix('Error: ')}")
     if found or broken:
         raise SystemExit(1)
-    click.echo("No stale renders.")
+    echo("No stale renders.")

@@ -149,6 +149,12 @@ class _Pending:
             }
         except KBError as exc:
             raise (exc if exc.where else exc.at(f.at())) from None
+        for key in ("url", "archive_url"):
+            if row[key]:
+                try:
+                    claims.check_url(row[key], f"source {row['id']!r}: {key}")
+                except KBError as exc:
+                    raise exc.at(f.at(key)) from None
         _check_slug(row["id"], "source", f.at("id"))
         if row["id"] in self.sources:
             self._same_or_conflict("source", row, self.sources[row["id"]], f.at("id"))

@@ -27,17 +27,27 @@ NAME_WEIGHT = 2.0  # an entity found by its own name ranks above one found throu
 _WORD = re.compile(r"[^\s\"]+")
 
 
+MAX_WORDS = 32  # distinct words a search may require (each is a phrase FTS5 matches against every row)
+
+
 def _terms(text: str) -> list[tuple[str, bool]]:
-    """The words searched for: each without its trailing ``*``, and whether it had one (a prefix)."""
-    return [(w.rstrip("*"), w.endswith("*")) for w in _WORD.findall(text or "") if re.search(r"\w", w.rstrip("*"))]
+    """The distinct words searched for (a repeat, in any case, counts once): each without its trailing ``*``,
+    and whether it had one (a prefix)."""
+    words = [(w.rstrip("*"), w.endswith("*")) for w in _WORD.findall(text or "") if re.search(r"\w", w.rstrip("*"))]
+    first: dict[tuple[str, bool], tuple[str, bool]] = {}
+    for core, prefix in words:
+        first.setdefault((core.casefold(), prefix), (core, prefix))
+    return list(first.values())
 
 
 def fts_query(text: str) -> str:
     """The user's words as an FTS5 query: each a quoted phrase, all required; ``word*`` a prefix."""
-    phrases = [f'"{core}"' + (" *" if prefix else "") for core, prefix in _terms(text)]
-    if not phrases:
+    terms = _terms(text)
+    if not terms:
         raise KBError(f"kb search: {text!r} has no words to search for; e.g. kb search oversubscription")
-    return " ".join(phrases)
+    if len(terms) > MAX_WORDS:
+        raise KBError(f"kb search: at most {MAX_WORDS} distinct words; got {len(terms)}")
+    return " ".join(f'"{core}"' + (" *" if prefix else "") for core, prefix in terms)
 
 
 @dataclass

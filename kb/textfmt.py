@@ -9,10 +9,22 @@ if TYPE_CHECKING:
     from .conflicts import Spread
 
 
+# C0 controls but tab and newline, DEL, and C1 controls: ESC [2J clears a screen, CR overwrites a line, and a
+# terminal may take U+009B alone as the start of a command
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+
+
+def visible(text: str) -> str:
+    """``text`` safe to print on a terminal: its control characters (ESC, CR, BEL, DEL, C1, ... but not
+    newline or tab) as visible escapes, ``\\x1b``, so a name or quote cannot clear the screen or move the
+    cursor."""
+    return text.translate(_CONTROLS)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 60) -> str:
     """Left-aligned columns separated by two spaces; long cells are cut with an ellipsis."""
     def cell(v: Any) -> str:
-        text = "" if v is None else str(v).replace("\n", " ")
+        text = "" if v is None else visible(str(v).replace("\n", " "))  # escaped before it is measured
         return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
     cells = [[cell(h) for h in headers]] + [[cell(v) for v in r] for r in rows]

@@ -187,7 +187,10 @@ def _value(text: str, kind: str, point: float, low: float | None, high: float | 
         raise ValueSyntaxError(f"interval {interval!r} is not one of: range, ci90")
     if kind in ("range", "plusminus"):
         if point_text is not None:
-            mid = _finite(point_text, point_text)
+            if not _PLAIN.fullmatch(point_text.strip()):  # "abc", "2 to 3": not float()'s ValueError
+                raise ValueSyntaxError(f"point {point_text.strip()!r} is not a plain number such as 25 (the point "
+                                       f"value of the range {raw!r})")
+            mid = _finite(point_text.strip(), point_text)
             if not (low is not None and high is not None and low <= mid <= high):
                 raise ValueSyntaxError(f"point value {point_text} lies outside the range {raw!r}")
             point = mid

@@ -117,7 +117,8 @@ def write_text(path: Path, text: str, *, make_parents: bool = False) -> None:
 def write_chunks(path: Path, chunks: Iterable[str] | Iterable[bytes], *, binary: bool = False) -> None:
     """Write chunks (text, or bytes with ``binary``) to a file whole or not at all: a temporary file of a
     unique name beside it (never a fixed name a symlink could be planted at), renamed into place once
-    complete. A symlink is written through to its target; a device or FIFO (/dev/null) is written directly."""
+    complete, with the mode of the file it replaces (a new file's honours the umask). A symlink is written
+    through to its target; a device or FIFO (/dev/null) is written directly."""
     import os
     import tempfile
 
@@ -144,9 +145,13 @@ def write_chunks(path: Path, chunks: Iterable[str] | Iterable[bytes], *, binary:
         with os.fdopen(fd, mode, encoding=encoding) as out:
             for chunk in chunks:
                 out.write(chunk)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # as a plain open() would have made it, not mkstemp's 0600
+        try:  # a file written over keeps its mode (a private 0600 export stays private)
+            file_mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:  # a new file: as a plain open() would make it, not mkstemp's 0600
+            mask = os.umask(0)
+            os.umask(mask)
+            file_mode = 0o666 & ~mask
+        os.chmod(tmp, file_mode)
         os.replace(tmp, path)
     except BaseException as exc:
         try:

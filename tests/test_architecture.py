@@ -90,3 +90,12 @@ def test_python_m_kb_help(tmp_path):
     assert result.stdout.startswith("Usage: kb ")
     assert "A knowledge base of sourced facts" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_plain_text_goes_through_the_cli_echo():
+    """Commands print through kb.cli.echo, which makes control characters visible; click.echo directly only
+    for data written as it is (a line that says so) and in kb/cli.py itself."""
+    direct = [f"{p.name}:{n}" for p in sorted(KB_DIR.glob("cli_*.py"))
+              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+              if "click.echo(" in line and "# data:" not in line]
+    assert not direct, f"use kb.cli.echo for plain text: {direct}"

@@ -535,3 +535,111 @@ def test_env_vars_select_root_and_db(root, db):
     result = CliRunner(env={"KB_ROOT": str(root), "KB_DB": str(db)}).invoke(cli, ["facts", "b200"])
     ok(result, "~2250 TFLOP/s")
     assert isinstance(db, str) or db.exists()
+
+
+def test_control_characters_are_shown_not_sent_to_the_terminal(kb):
+    """A name, title or quote holding ESC [2J (clear the screen), an OSC title, CR or C1's CSI is printed as
+    visible escapes by every plain-text listing (tables stay aligned); --json keeps the text as it is."""
+    clear, title, csi = "\x1b[2J", "\x1b]0;pwned\x07", "\x9b31m"
+    ok(kb("add", "source", "ctl-src", "--title", f"Evil {title} datasheet", "--url", "https://example.org/x"))
+    ok(kb("add", "entity", "ctl-chip", "--kind", "accelerator", "--name", f"Chip{clear}X", "--alias", f"cc{csi}"))
+    for value in ("700", "1400"):  # two claims that disagree, for kb conflicts
+        ok(kb("add", "fact", "ctl-chip", "tdp", value, "W", "--source", "ctl-src", "--locator", f"Table 1{csi}",
+              "--quote", f"TDP {value} W\rOK", "--note", f"rounded{clear}"))
+    outputs = {
+        "search": kb("search", "rounded"), "facts": kb("facts", "ctl-chip", "--all"), "show": kb("show", "ctl-chip"),
+        "history": kb("history", "ctl-chip", "tdp"), "conflicts": kb("conflicts", "ctl-chip"),
+        "sources": kb("sources"), "sql": kb("sql", "SELECT name, quote FROM entity, fact WHERE entity.id = 'ctl-chip' "
+                                                 "AND fact.entity = entity.id"),
+    }
+    for command, r in outputs.items():
+        out = ok(r)
+        assert not any(ch in out for ch in "\x1b\x07\r\x9b"), (command, out)
+        assert "\\x1b" in out or "\\x9b" in out, (command, out)
+    assert "Chip\\x1b[2JX" in outputs["show"].output and "cc\\x9b31m" in outputs["show"].output
+    assert "TDP 700 W\\x0dOK" in outputs["sql"].output and "Evil \\x1b]0;pwned\\x07 datasheet" in outputs["sources"].output
+    header, rule, *rows = outputs["facts"].output.splitlines()
+    assert all(len(line) <= len(rule) for line in rows) and len(rows) == 2  # the rule is as wide as the widest cell
+    facts = facts_json(kb, "ctl-chip", "--all")
+    assert {f["quote"] for f in facts} == {"TDP 700 W\rOK", "TDP 1400 W\rOK"} and facts[0]["locator"] == f"Table 1{csi}"
+    r = kb("show", f"nope{clear}")
+    assert r.exit_code == 1 and "\x1b" not in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("point", ["abc", "2 to 3", "nan", "-95000", "100K", "1e5 W"])
+def test_a_point_that_is_not_a_number_is_one_line(kb, root, tmp_path, point):
+    """``point:`` of a range, in a scenario's assumption or a fact, is a plain number; anything else was a
+    ValueError traceback from float()."""
+    scenario = root / "scenarios" / "bad-point.yaml"
+    scenario.write_text(dedent(f"""
+        scenarios:
+          - name: goodyear-point
+            extends: goodyear-news
+            description: A GPU count assumed, with its point.
+            queries: [power_per_gpu]
+            bindings:
+              gpu_count:
+                value: "90000 to 110000"
+                point: "{point}"
+                reason: a test
+    """).lstrip(), encoding="utf-8")
+    message = f"point {point!r} is not a plain number such as 25 (the point value of the range '90000 to 110000')"
+    for args in (["query", "power_per_gpu", "-s", "goodyear-point"], ["scenarios"]):
+        r = kb(*args)
+        assert r.exit_code == 1 and r.stdout == "" and "Traceback" not in r.output
+        assert r.stderr == f"Error: scenarios/bad-point.yaml:7 scenario goodyear-point input gpu_count: {message}\n"
+    r = kb("check")
+    assert r.exit_code == 1 and f"[bad-value] {message}" in r.stdout
+    scenario.write_text(scenario.read_text().replace(f'"{point}"', '"95000"'))
+    ok(kb("query", "power_per_gpu", "-s", "goodyear-point"))
+    facts = tmp_path / "point.yaml"
+    facts.write_text(dedent(f"""
+        facts:
+          - entity: goodyear
+            property: gpu_count
+            value: "90000 to 110000"
+            point: "{point}"
+            unit: ""
+            source: news-item
+    """).lstrip(), encoding="utf-8")
+    before = facts_json(kb, "goodyear", "--all")
+    r = kb("load", str(facts))
+    assert r.exit_code == 1 and r.stderr == f"Error: {facts}:5: {message}\n"
+    assert facts_json(kb, "goodyear", "--all") == before
+
+
+def test_a_file_written_over_keeps_its_mode_and_a_new_one_honours_the_umask(kb, root, tmp_path):
+    """kb export -o and --plot write a temporary file and rename it into place; the file they replace keeps
+    its mode (a 0600 export was left 0644), and a new file gets 0666 less the umask (not mkstemp's 0600)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    (root / "scenarios" / "ranged.yaml").write_text(dedent("""
+        scenarios:
+          - name: goodyear-ranged
+            extends: goodyear-news
+            description: A GPU count assumed as a range, to draw.
+            queries: [power_per_gpu]
+            bindings:
+              gpu_count: {value: "90000 to 110000", reason: a test}
+    """).lstrip(), encoding="utf-8")
+    commands = {"export.yaml": ["export", "-o"],
+                "samples.png": ["query", "power_per_gpu", "-s", "goodyear-ranged", "--samples", "200", "--seed", "1",
+                                "--plot"]}
+    for name, args in commands.items():
+        target = tmp_path / name
+        for mode in (0o600, 0o640, 0o604):
+            target.write_bytes(b"old")
+            target.chmod(mode)
+            ok(kb(*args, str(target)))
+            assert stat.S_IMODE(target.stat().st_mode) == mode, (name, oct(mode))
+            assert target.read_bytes() != b"old"
+        new = tmp_path / f"new-{name}"
+        r = subprocess.run(["sh", "-c", 'umask 027 && exec "$@"', "sh", sys.executable, "-m", "kb", "--root",
+                            str(root), "--db", str(kb.db), *args, str(new)], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert stat.S_IMODE(new.stat().st_mode) == 0o640
+        assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temporary file left

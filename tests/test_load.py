@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from textwrap import dedent
 
@@ -352,3 +353,50 @@ def test_bad_shipped_facts_leave_no_database(root, db):
 def test_missing_path(store, tmp_path):
     with pytest.raises(KBError, match="no such file or folder"):
         load_paths(store, [tmp_path / "nope.yaml"])
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,<script>x</script>",
+                                 "file:///etc/passwd", "/home/me/paper.pdf", "https:no-host", "https://exa mple.org",
+                                 "java\tscript:alert(1)", "ftp://example.org/x"])
+def test_a_source_url_must_be_http_or_https(kb, url):
+    for option, field in (("--url", "url"), ("--archive-url", "archive_url")):
+        r = kb("add", "source", "evil", "--title", "Evil", option, url)
+        assert r.exit_code == 1 and r.stdout == ""
+        assert r.stderr.startswith(f"Error: source 'evil': {field} ") and r.stderr.count("\n") == 1
+        assert r.stderr.endswith(" is not an http:// or https:// address\n")
+    assert "evil" not in kb("sources").stdout
+
+
+def test_http_and_https_urls_are_recorded(kb):
+    for i, url in enumerate(("http://example.org/a", "HTTPS://example.org/b?x=1#y")):
+        r = kb("add", "source", f"web-{i}", "--title", "Web", "--url", url, "--archive-url", url)
+        assert r.exit_code == 0, r.output
+    assert [s["url"] for s in json.loads(kb("sources", "--json").stdout) if s["id"].startswith("web-")] == [
+        "http://example.org/a", "HTTPS://example.org/b?x=1#y"]
+
+
+def test_a_loaded_source_url_or_cited_url_must_be_http_or_https(kb, tmp_path):
+    """In a facts file, the error names the file, line and field, and nothing of the file is loaded."""
+    src = write(tmp_path / "src.yaml", """
+        sources:
+          - id: evil
+            title: Evil
+            url: "javascript:alert(1)"
+    """)
+    r = kb("load", str(src))
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: {src}:4: source 'evil': url 'javascript:alert(1)' is not an http:// or https:// "
+                        "address\n")
+    cites = write(tmp_path / "cites.yaml", GOOD.replace("    source: good-source\n", """    source: good-source
+    cites:
+      - https://example.org/row
+      - "data:text/html,<script>alert(1)</script>"
+"""))
+    r = kb("load", str(cites))
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: {cites}:13: cites 'data:text/html,<script>alert(1)</script>' is not an http:// or "
+                        "https:// address\n")
+    assert "good-source" not in kb("sources").stdout and "evil" not in kb("sources").stdout
+    write(cites, GOOD.replace("    source: good-source\n", "    source: good-source\n    cites: https://example.org/row\n"))
+    assert kb("load", str(cites)).exit_code == 0
+    assert json.loads(kb("facts", "good-chip", "--json").stdout)[0]["cites"] == ["https://example.org/row"]

@@ -82,6 +82,20 @@ def test_fts_query_quotes_each_word() -> None:
     assert fts_query('H100-SXM "dense" NEAR') == '"H100-SXM" "dense" "NEAR"'
 
 
+def test_repeated_words_count_once_and_distinct_words_are_capped(tmp_path: Path) -> None:
+    """5000 copies of one word (any case) are one phrase, so the search is as quick as one word; more than
+    32 distinct words is one line, exit 1."""
+    assert fts_query("H100 h100 sxm* SXM* sxm H100") == '"H100" "sxm" * "sxm"'
+    db = tmp_path / "kb.sqlite"
+    once = found(db, "h100 H100")  # not "h100" alone: that is an exact alias, ranked first
+    many = found(db, "h100 H100 " * 5000)
+    assert many["fts"] == '"h100"' and many["entities"] == once["entities"]
+    assert found(db, " ".join(f"w{i}" for i in range(32)))["entities"] == []  # 32 is allowed
+    r = run(db, "search", " ".join(f"w{i} W{i}" for i in range(40)))
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr == "Error: kb search: at most 32 distinct words; got 40\n"
+
+
 def test_an_older_database_gains_the_index(tmp_path: Path) -> None:
     """A database made before the search index (no entity_fts) is migrated and backfilled on open."""
     import sqlite3

@@ -140,10 +140,15 @@ def test_the_fact_page_in_headless_chromium(served: tuple[str, Path], tmp_path: 
 
 
 def test_hostile_text_and_urls_are_not_markup(tmp_path: Path) -> None:
-    """A source whose URL is javascript: and text with HTML in it: escaped on the card, and no link made."""
+    """A source whose URL is javascript: and text with HTML in it: escaped on the card, and no link made.
+    kb refuses such a URL now; the source row is written as a database made before that check holds it."""
     db = tmp_path / "kb.sqlite"
-    for args in (["add", "source", "evil", "--title", "<script>alert(1)</script>", "--url", "javascript:alert(1)"],
-                 ["add", "entity", "x1", "--kind", "accelerator", "--name", '"><img src=x onerror=alert(1)>'],
+    assert run(db, "sources").exit_code == 0  # creates the database
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO source (id, title, authors, kind, url, recorded_at) VALUES "
+                     "('evil', '<script>alert(1)</script>', '[]', 'other', 'javascript:alert(1)', '2024-01-01T00:00:00Z')")
+    conn.close()
+    for args in (["add", "entity", "x1", "--kind", "accelerator", "--name", '"><img src=x onerror=alert(1)>'],
                  ["add", "fact", "x1", "tdp", "700", "W", "--source", "evil", "--quote", "<b>bold</b>"]):
         r = run(db, *args)
         assert r.exit_code == 0, r.output
@@ -166,3 +171,173 @@ def test_hostile_text_and_urls_are_not_markup(tmp_path: Path) -> None:
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<b>bold</b>" not in page
     assert 'href="javascript:' not in page
+
+
+def fetch(base: str, path: str) -> tuple[int, Any]:
+    """The status and JSON body of a GET, an error status included."""
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(base + path, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def sql(base: str, query: str) -> tuple[int, Any]:
+    from urllib.parse import urlencode
+
+    return fetch(base, "/kb.json?" + urlencode({"sql": query}))
+
+
+def test_arbitrary_sql_is_bounded(served: tuple[str, Path]) -> None:
+    """The SQL box stays, but no query holds the server: one step that makes a GB, a query that runs on, and
+    quick rows that add up to GBs are each an error page (a billion random bytes were a 1.3 GB JSON
+    answer; fifty rows of twenty 1 MB blobs took the server past 24 GB of memory until it was killed)."""
+    base, db = served
+    many = ",".join(["zeroblob(999999)"] * 20)
+    refused = {
+        "select randomblob(1000000000)": "string or blob too big",
+        "with recursive r(s) as (select 'x' union all select s || s from r) select length(s) from r":
+            "string or blob too big",
+        "with recursive r(n) as (select 1 union all select n + 1 from r) select count(*) from r":
+            "SQL query took too long",
+        f"with recursive r(n) as (select 1 union all select n + 1 from r where n < 50) select {many} from r":
+            "kb serve: a query's rows may hold at most 20 MB; select fewer rows or columns, or run it with kb sql",
+        "select " + ",".join(["1"] * 101): "too many columns in result set",
+    }
+    for query, error in refused.items():
+        status, body = sql(base, query)
+        assert status == 400 and body["ok"] is False and error in body["error"], (query, body.get("error"))
+    status, body = sql(base, "select count(*) as n from claims")
+    with sqlite3.connect(db) as conn:
+        assert body["rows"] == [list(conn.execute("SELECT COUNT(*) FROM fact").fetchone())]
+    status, body = sql(base, "select * from claims")  # every column of a full page still fits
+    assert status == 200 and len(body["rows"]) == 1000 and body["truncated"] is True
+    assert sql(base, "select randomblob(999999) is not null as made")[1]["rows"] == [[1]]
+
+
+def test_claims_older_than_a_non_date_is_nothing(served: tuple[str, Path]) -> None:
+    base, _ = served
+    assert get(base, "/kb/claims_older_than.json?_shape=array&before=2026")  # a date: the dated claims
+    for before in ("abc", "2024-13", "2024-1", "20245", ""):
+        assert get(base, f"/kb/claims_older_than.json?_shape=array&before={before}") == [], before
+
+
+@pytest.mark.parametrize("host", ["", " ", "a" * 300, "a..b", "-bad.example", "bad-.example", "host name",
+                                  "x" * 64 + ".example", "1.2.3.4.5:80", "\x1b[2J"])
+def test_a_host_that_is_not_an_address_is_a_usage_error(tmp_path: Path, host: str) -> None:
+    db = tmp_path / "kb.sqlite"
+    r = run(db, "serve", "--host", host, "--port", str(free_port()))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("Error: Invalid value for '--host': ") and r.stderr.count("\n") == 1, r.stderr
+    assert "\x1b" not in r.stderr and "Serving" not in r.stderr and not db.exists()
+
+
+def serve_process(db: Path, tmp: Path, *args: str) -> subprocess.Popen[str]:
+    """``kb serve`` in a process of its own, with ``tmp`` as its temporary folder."""
+    tmp.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-m", "kb", "--root", str(CHECKOUT), "--db", str(db), "serve", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_until_serving(proc: subprocess.Popen[str], base: str) -> None:
+    for _ in range(600):  # up to a minute on a slow machine
+        try:
+            get(base, "/kb.json")
+            return
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"kb serve exited {proc.returncode}: {proc.communicate()[1]}")
+            time.sleep(0.1)
+    pytest.fail("kb serve did not answer within a minute")
+
+
+def test_a_port_in_use_is_one_line_and_nothing_is_made(tmp_path: Path) -> None:
+    db = tmp_path / "kb.sqlite"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = serve_process(db, tmp_path / "tmp", "--port", str(port))
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and out == ""
+    assert err == f"Error: kb serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert not db.exists() and list((tmp_path / "tmp").iterdir()) == []  # no database, no snapshot
+
+
+@pytest.mark.parametrize("sig, status", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 1)])
+def test_a_stop_signal_removes_the_snapshot(tmp_path: Path, sig: str, status: int) -> None:
+    import signal
+
+    db, tmp, port = tmp_path / "kb.sqlite", tmp_path / "tmp", free_port()
+    assert run(db, "sources").exit_code == 0
+    proc = serve_process(db, tmp, "--port", str(port))
+    try:
+        wait_until_serving(proc, f"http://127.0.0.1:{port}")
+        folders = list(tmp.glob("kb-serve-*"))
+        assert len(folders) == 1 and (folders[0] / "pid").read_text() == f"{proc.pid}\n"
+        assert (folders[0] / "kb.sqlite").is_file()
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == status
+    assert not folders[0].exists() and list(tmp.iterdir()) == []
+    assert err.startswith("Serving a snapshot of ") and "Traceback" not in err
+    assert err.splitlines()[1:] == (["", "Aborted!"] if sig == "SIGINT" else [])
+
+
+def test_a_start_removes_the_snapshots_of_servers_that_are_gone(tmp_path: Path) -> None:
+    """A server killed outright (SIGKILL) cannot clean up; the next start removes its folder, and only
+    folders whose pid file names a process that is gone."""
+    db, tmp, port = tmp_path / "kb.sqlite", tmp_path / "tmp", free_port()
+    tmp.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    folders = {"dead": gone.pid, "alive": os.getpid(), "no-pid": None}
+    for name, pid in folders.items():
+        (tmp / f"kb-serve-{name}").mkdir()
+        (tmp / f"kb-serve-{name}" / "kb.sqlite").write_text("")
+        if pid is not None:
+            (tmp / f"kb-serve-{name}" / "pid").write_text(f"{pid}\n")
+    (tmp / "kb-serve-not-a-folder").write_text(f"{gone.pid}\n")
+    proc = serve_process(db, tmp, "--port", str(port))
+    try:
+        wait_until_serving(proc, f"http://127.0.0.1:{port}")
+        left = {p.name for p in tmp.iterdir()}
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert "kb-serve-dead" not in left
+    assert {"kb-serve-alive", "kb-serve-no-pid", "kb-serve-not-a-folder"} < left and len(left) == 4  # + its own
+    assert {p.name for p in tmp.iterdir()} == {"kb-serve-alive", "kb-serve-no-pid", "kb-serve-not-a-folder"}
+
+
+def test_an_ignored_sighup_stays_ignored(tmp_path: Path) -> None:
+    """``nohup kb serve``: SIGHUP (the terminal closed) does not stop it; SIGTERM still does, cleanly."""
+    import signal
+
+    db, tmp, port = tmp_path / "kb.sqlite", tmp_path / "tmp", free_port()
+    tmp.mkdir()
+    nohup = ("import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+             "os.execv(sys.executable, [sys.executable, '-m', 'kb', *sys.argv[1:]])")
+    proc = subprocess.Popen([sys.executable, "-c", nohup, "--root", str(CHECKOUT), "--db", str(db), "serve",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(proc, base)
+        proc.send_signal(signal.SIGHUP)
+        assert get(base, "/kb.json")["database"] == "kb"  # still serving after the hang-up
+        assert proc.poll() is None
+        proc.terminate()
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143 and list(tmp.iterdir()) == []

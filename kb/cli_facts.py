@@ -91,6 +91,8 @@ def export(project: Project, output: str | None) -> None:
     """
     from .export import export_chunks
 
+    if output:
+        project.refuse_database(Path(output), "-o")
     chunks = export_chunks(project.store)  # written as read: memory stays flat
     if output:
         from .yamlio import write_chunks

@@ -147,7 +147,7 @@ def query(project: Project, query_name: str, scenario: str, sets: tuple[str, ...
     if (samples or sensitivity) and across:
         raise click.UsageError("--across tabulates one result per claim; drop --samples and --sensitivity")
     if plot is not None:
-        _check_plot(plot)
+        _check_plot(project, plot)
     if across:
         _across(project, query_name, scenario, overrides, unit, as_json, across, known_at)
         return
@@ -210,7 +210,7 @@ def _finish(bar: Any) -> None:
         bar.render_finish()
 
 
-def _check_plot(plot: str) -> None:
+def _check_plot(project: Project, plot: str) -> None:
     """Before anything is computed or printed: a .png or .svg name in a folder that exists."""
     from pathlib import Path
 
@@ -223,6 +223,7 @@ def _check_plot(plot: str) -> None:
         raise click.UsageError(f"--plot {plot!r}: the folder {str(path.parent)!r} does not exist")
     if path.is_dir():
         raise click.UsageError(f"--plot {plot!r} is a folder; give a file name")
+    project.refuse_database(path, "--plot")
 
 
 def _sensitivity(evaluator: Any, query_name: str, scenario: str, unit: str | None, as_json: bool,
@@ -394,7 +395,7 @@ def sweep_command(project: Project, query_name: str, scenario: str, varied: tupl
     from .errors import KBError
 
     if plot is not None:
-        _check_plot(plot)
+        _check_plot(project, plot)
     try:
         axes = [parse_axis(v, log) for v in varied]
     except KBError as exc:

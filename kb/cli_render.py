@@ -28,11 +28,13 @@ def templates(project: Project, as_json: bool) -> None:
     echo(table(["NAME", "TITLE"], [[t.name, t.title] for t in found]) if found else "No templates.")
 
 
-def _write(path: Path, text: str, charts: dict[str, bytes] | None = None) -> None:
-    """The markdown, and the charts it links to beside it (charts first: the link never dangles)."""
+def _write(project: Project, path: Path, text: str, charts: dict[str, bytes] | None = None) -> None:
+    """The markdown, and the charts it links to beside it; never over the database."""
     from .charts import write_bytes
     from .yamlio import write_text
 
+    for target in (path, *(path.parent / name for name in charts or {})):
+        project.refuse_database(target, "-o")
     write_text(path, text, make_parents=True)
     for name, png in (charts or {}).items():
         write_bytes(path.parent / name, png)
@@ -95,14 +97,18 @@ def render(project: Project, template: str | None, scenario: str | None, output:
         results = [rendering.render(project, t, scenario) for t in found]  # all or nothing: render first
         for r in results:
             path = Path(output) / f"{r.template.name}.md"
-            _write(path, r.text, r.charts)
+            project.refuse_database(path, "-o")
+        for r in results:  # recorded, then written: a render whose record fails writes nothing
+            path = Path(output) / f"{r.template.name}.md"
             manifest.record(project, r, str(path))
+            _write(project, path, r.text, r.charts)
             echo(f"Rendered {r.template.name} -> {path}")
         return
     r = rendering.render(project, rendering.find_template(project, template), scenario)  # type: ignore[arg-type]
     if output:
-        _write(Path(output), r.text, r.charts)
-        manifest.record(project, r, output)
+        project.refuse_database(Path(output), "-o")
+        manifest.record(project, r, output)  # recorded, then written: a render whose record fails writes nothing
+        _write(project, Path(output), r.text, r.charts)
         echo(f"Rendered {r.template.name} -> {output}")
     else:
         manifest.record(project, r, None)

@@ -114,10 +114,20 @@ class Project:
                 self._store = Store.open(self.db_url, self.root, load_shipped=self.load_shipped)
                 return self._store
             if not self.db_path.exists():
-                missing = [p for p in self.db_path.parents if not p.exists()]
-                self._created = [self.db_path, *missing]  # file first, then folders from the deepest
+                self._created = [p for p in self.db_path.parents if not p.exists()]  # folders, the deepest first
             self._store = Store.open(self.db_path, self.root, load_shipped=self.load_shipped)
         return self._store
+
+    def refuse_database(self, path: Path, option: str) -> None:
+        """An output file must never be the database (nor its journal, WAL or shared memory): writing a report
+        or an export there would destroy it."""
+        if self.db_url:
+            return
+        db = self.db_path.resolve()
+        ours = [db, *(db.with_name(db.name + extra) for extra in ("-journal", "-wal", "-shm"))]
+        target = path.resolve()
+        if target in ours or any(target.exists() and p.exists() and os.path.samefile(target, p) for p in ours):
+            raise KBError(f"{option} {str(path)!r} is the database ({self.db_path}); write the output somewhere else")
 
     def close(self) -> None:
         """Close the database's connections (a command's end)."""
@@ -125,16 +135,20 @@ class Project:
             self._store.engine.dispose()
 
     def discard_created(self) -> None:
-        """A command that failed leaves nothing behind: remove a database (and folders) it created."""
+        """A command that failed leaves nothing behind: the database it created (if still unchanged since,
+        see :mod:`kb.creation`) and the folders it made for it (if still empty)."""
         if self._store is not None:
             self._store.engine.dispose()
-        for path in self._created:
-            for extra in ("", "-journal", "-wal", "-shm") if path == self.db_path else ("",):
-                target = path.with_name(path.name + extra)
-                try:
-                    target.unlink() if path == self.db_path else target.rmdir()
-                except OSError:
-                    pass  # absent, or a folder something else has since written into
+            if self._store.made is not None:
+                from .creation import discard
+
+                discard(self._store.made)
+                self._store.made = None
+        for folder in self._created:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # absent, or a folder something else has since written into
         self._created = []
 
     @property

@@ -41,6 +41,7 @@ class Store:
         self.root = root
         self.path = path  # a SQLite store's file
         self.url = url  # a PostgreSQL store's URL
+        self.made: Any = None  # a SQLite database this process created (kb.creation.Made)
         self._properties: dict[str, PropertyRow] | None = None  # the vocabulary changes only by sync or load
 
     @classmethod
@@ -51,17 +52,24 @@ class Store:
 
         if isinstance(target, str):
             return cls._open_postgres(target, root, load_shipped)
+        from . import creation
+
         path = target
-        fresh = not path.exists() or path.stat().st_size == 0  # a 0-byte file is a new database too
-        try:
-            store = cls(db.engine_for(path), root, path)
-            sync_properties(store, root)
-            if fresh and load_shipped and (root / "facts").is_dir():
-                load_paths(store, [root / "facts"], root=root)
-        except BaseException:
-            if fresh and path.exists():
-                path.unlink()  # nothing half-written: a database we just created goes away
-            raise
+        creation.check_path(path)
+        made = None
+        if creation.is_new(path):
+            def build(tmp: Path) -> None:
+                new = cls(db.engine_for(tmp), root, tmp)
+                try:
+                    sync_properties(new, root)
+                    if load_shipped and (root / "facts").is_dir():
+                        load_paths(new, [root / "facts"], root=root)
+                finally:
+                    new.engine.dispose()
+            made = creation.create(path, build)  # None: another command made it meanwhile; open theirs
+        store = cls(db.engine_for(path), root, path)
+        store.made = made
+        sync_properties(store, root)
         return store
 
     @classmethod

@@ -1,0 +1,179 @@
+"""Never lose the database: concurrent first use, device and FIFO paths, outputs aimed at the database, a
+render whose record fails, planted symlinks, and a kill while a database is made. The real CLI, in
+subprocesses where processes race or are killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CHECKOUT, KB
+from helpers import assert_clean_error
+
+from kb.creation import Made, create, discard
+
+
+def kb_process(root: Path, db: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "kb", "--root", str(root), "--db", str(db), *args], cwd=CHECKOUT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+@pytest.mark.parametrize("writers", [2, 8])
+def test_commands_started_together_on_a_missing_database_make_it_once(root: Path, tmp_path: Path, writers: int) -> None:
+    shipped = tmp_path / "shipped.sqlite"
+    assert KB(root, shipped)("facts").exit_code == 0
+    facts = count(shipped, "SELECT count(*) FROM fact")
+    db = tmp_path / "new.sqlite"
+    procs = [kb_process(root, db, "add", "fact", "h100-sxm", "tdp", str(500 + p), "W", "--source", "vendor-sheet")
+             for p in range(writers)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * writers, [err for _, err in results]
+    assert db.is_file()
+    assert count(db, "SELECT count(*) FROM fact") == facts + writers  # the shipped facts once, every new one
+    assert count(db, "SELECT count(DISTINCT id) FROM fact") == facts + writers
+    assert not list(tmp_path.glob(".new.sqlite.creating-*"))  # no temporary file left
+
+
+def test_a_device_or_a_fifo_is_never_taken_for_a_database(root: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    paths = [fifo]
+    if os.geteuid() == 0:  # a character device like /dev/null (made here: the real one must never be at risk)
+        null = tmp_path / "null"
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        paths.append(null)
+    for path in paths:
+        before = path.lstat().st_mode
+        err = assert_clean_error(KB(root, path)("facts"))
+        assert "is not a regular file" in err and str(path) in err
+        assert path.lstat().st_mode == before  # still the device or FIFO, not replaced or removed
+
+
+def test_an_output_to_a_device_or_a_fifo_is_written_through(kb: KB, tmp_path: Path) -> None:
+    assert kb("facts").exit_code == 0
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = kb("export", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert r.exit_code == 0, r.output
+    assert got and got[0].startswith(b"# kb export") and stat.S_ISFIFO(fifo.lstat().st_mode)
+    if os.geteuid() == 0:
+        null = tmp_path / "null"
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        for args in (["export", "-o", str(null)], ["render", "site", "-s", "goodyear-news", "-o", str(null)]):
+            r = kb(*args)
+            assert r.exit_code == 0, r.output
+            assert stat.S_ISCHR(null.lstat().st_mode)
+
+
+def test_an_output_path_that_is_the_database_is_refused(root: Path, tmp_path: Path) -> None:
+    db = tmp_path / "kb.md"  # a database whose name a report could have
+    kb = KB(root, db)
+    assert kb("facts").exit_code == 0
+    link = tmp_path / "link.md"
+    link.symlink_to(db)
+    hard = tmp_path / "hard.md"
+    os.link(db, hard)
+    before = db.read_bytes()
+    for target in (db, link, hard, Path(f"{db}-journal")):
+        for args in (["export", "-o", str(target)], ["render", "site", "-s", "goodyear-news", "-o", str(target)]):
+            err = assert_clean_error(kb(*args))
+            assert "is the database" in err, err
+    (tmp_path / "folder").mkdir()
+    inner = tmp_path / "folder" / "site.md"
+    assert kb("facts").exit_code == 0
+    err = assert_clean_error(KB(root, inner)("render", "--all", "-o", str(tmp_path / "folder")))
+    assert "is the database" in err
+    assert db.read_bytes() == before
+    plot_db = tmp_path / "kb.png"
+    plotted = KB(root, plot_db)
+    assert plotted("facts").exit_code == 0
+    png = plot_db.read_bytes()
+    r = plotted("query", "power_per_gpu", "-s", "goodyear-news", "--samples", "200", "--plot", str(plot_db))
+    assert r.exit_code != 0 and "is the database" in r.stderr, r.output
+    assert plot_db.read_bytes() == png
+
+
+def test_a_render_whose_record_fails_writes_nothing(kb: KB, db: Path, tmp_path: Path) -> None:
+    assert kb("facts").exit_code == 0
+    out = tmp_path / "site.md"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock: readers go on, writers wait
+    try:
+        r = kb("render", "site", "-s", "goodyear-news", "-o", str(out))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "database is locked" in assert_clean_error(r)
+    assert not out.exists()
+
+
+def test_a_symlink_planted_at_the_old_temporary_name_is_not_followed(kb: KB, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "export.yaml"
+    Path(f"{out}.tmp").symlink_to(victim)
+    r = kb("export", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert victim.read_text() == "precious" and out.read_text().startswith("# kb export")
+
+
+def test_a_kill_while_a_database_is_made_leaves_none_half_made(root: Path, tmp_path: Path) -> None:
+    lines = ["facts:"]
+    for i in range(4000):  # enough that making the database takes a while
+        lines += ["  - entity: big-run", "    property: gpu_count", f"    value: '{10000 + i}'", "    unit: ''",
+                  "    source: news-item"]
+    (root / "facts" / "zz-many.yaml").write_text("\n".join(lines) + "\n")
+    db = tmp_path / "kb.sqlite"
+    proc = kb_process(root, db, "facts", "big-run")
+    deadline = time.monotonic() + 120
+    def begun() -> bool:  # the database, or the temporary file it is made in, has appeared
+        return db.exists() or bool(list(tmp_path.glob(".kb.sqlite.creating-*")))
+
+    while not begun() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the creation finished before the kill: make it longer"
+    assert not db.exists()  # the database appears whole or not at all
+    r = KB(root, db)("facts", "big-run", "--json")
+    assert r.exit_code == 0, r.output
+    assert count(db, "SELECT count(*) FROM fact WHERE entity = 'big-run' AND property = 'gpu_count'") >= 4000
+    assert not list(tmp_path.glob(".kb.sqlite.creating-*"))  # the killed creation's file was swept
+
+
+def test_a_failing_command_removes_a_new_database_but_never_one_written_to_since(root: Path, tmp_path: Path) -> None:
+    db = tmp_path / "new.sqlite"
+    r = KB(root, db)("add", "fact", "h100-sxm", "tdp", "700", "W", "--source", "no-such-source")
+    assert "no-such-source" in assert_clean_error(r)
+    assert not db.exists()  # it made the database, then failed: nothing is left
+
+    def build(path: Path) -> None:
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE t (x)")
+
+    made = create(tmp_path / "made.sqlite", build)
+    assert isinstance(made, Made) and made.path.is_file()
+    with sqlite3.connect(made.path) as conn:  # another process writes to it
+        conn.execute("INSERT INTO t VALUES (1)")
+    discard(made)
+    assert made.path.is_file()  # someone else's now: kept
+    again = create(tmp_path / "made.sqlite", build)
+    assert again is None  # it exists: the other process's database is opened, not replaced

@@ -118,6 +118,25 @@ def _byte_order(conn: Any) -> None:
                 conn.exec_driver_sql(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR COLLATE "C"')
 
 
+WORDS = "regexp_replace(coalesce({}, ''), '[^[:alnum:]]+', ' ', 'g')"  # FTS5's words: runs of letters and digits
+
+
+def words(expr: str) -> str:
+    """SQL for the text of ``expr`` split into words as SQLite's FTS5 splits them (``H100-SXM`` and ``989.4``
+    are two words each; PostgreSQL's own parser would keep them whole)."""
+    return WORDS.format(expr)
+
+
+def _search_words(conn: Any) -> None:
+    # the search column, words split as FTS5 splits them (kb search on either backend finds the same claims)
+    conn.exec_driver_sql("ALTER TABLE fact DROP COLUMN search")
+    document = words("quote || ' ' || coalesce(note, '') || ' ' || coalesce(locator, '')".replace(
+        "quote ||", "coalesce(quote, '') ||"))
+    conn.exec_driver_sql(f"ALTER TABLE fact ADD COLUMN search tsvector GENERATED ALWAYS AS "
+                         f"(to_tsvector('simple', {document})) STORED")
+    conn.exec_driver_sql("CREATE INDEX fact_search ON fact USING GIN (search)")
+
+
 def _migrations_table(conn: Any) -> None:
     conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
 
@@ -126,6 +145,7 @@ def _migrations_table(conn: Any) -> None:
 MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("pg_001_schema", _schema),
     ("pg_002_byte_order", _byte_order),
+    ("pg_003_search_words", _search_words),
 ]
 
 

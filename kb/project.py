@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,9 @@ class Project:
         root_path = find_root(root)
         if db and is_url(str(db)):
             return cls(root_path, Path(str(db)), db_url=str(db))
+        if db and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", str(db)):  # a mistyped URL is not a file's name
+            raise KBError(f"--db {str(db).split('://')[0]}://...: not a database kb reads; give a SQLite file's path or "
+                          "postgresql://USER@HOST:PORT/NAME")
         db_path = Path(db).expanduser() if db else Path("kb.sqlite")
         return cls(root_path, db_path.resolve())
 

@@ -182,44 +182,52 @@ class _SQLiteSQL:
 
 
 class _PostgresSQL:
-    """The same searches on PostgreSQL: each word a ``phraseto_tsquery`` (a prefix ``word:*``), all required,
-    over the ``fact.search`` tsvector (GIN-indexed) and the entities' and sources' words; scores are
-    ``-ts_rank`` with its length normalization 1 (lower is better and longer texts count less, as bm25's), snippets ``ts_headline``."""
+    """The same searches on PostgreSQL, over text split into words as FTS5 splits it (:func:`kb.postgres.words`):
+    each word a phrase of its letter-and-digit runs (``h100 <-> sxm``; a prefix ends ``:*``), all required,
+    over the ``fact.search`` tsvector (GIN-indexed) and the entities' and sources' words. Scores are
+    ``-ts_rank`` with length normalization 1 (lower is better and longer texts count less, as bm25's);
+    snippets are ``ts_headline`` of the field that matched."""
 
     def __init__(self, text: str) -> None:
-        parts, self.params = [], []
+        phrases = []
         for core, prefix in _terms(text):
-            if prefix:
-                parts.append("to_tsquery('simple', ?)")
-                self.params.append(" <-> ".join(re.findall(r"\w+", core.lower())) + ":*")
-            else:
-                parts.append("phraseto_tsquery('simple', ?)")
-                self.params.append(core)
-        self.tsquery = "(" + " && ".join(parts) + ")"
+            runs = re.findall(r"[^\W_]+", core.lower())  # only letters and digits: never tsquery syntax
+            if runs:
+                phrases.append(" <-> ".join(runs) + (":*" if prefix else ""))
+        self.params = [" & ".join(f"({p})" for p in phrases) or "''"]
+        self.tsquery = "to_tsquery('simple', ?)"
 
-    def _headline(self, document: str, words: int) -> str:
+    @staticmethod
+    def _headline(document: str, words: int) -> str:
         a, b = MARK
-        return f"ts_headline('simple', {document}, q, 'StartSel={a}, StopSel={b}, MaxWords={words}, MinWords=3')"
+        return (f"ts_headline('simple', {document}, q, 'StartSel={a}, StopSel={b}, MaxFragments=1, "
+                f"MaxWords={words}, MinWords={words // 2}, FragmentDelimiter=...')")
 
     def facts(self, limit: int, entity: str | None = None) -> tuple[str, tuple[Any, ...]]:
+        from .postgres import words
+
         only = " AND f.entity = ?" if entity else ""
-        document = "concat_ws(' ', f.quote, f.note, f.locator)"
+        snippet = " ".join(f"WHEN to_tsvector('simple', {words('f.' + c)}) @@ q THEN {self._headline('f.' + c, 14)}"
+                           for c in ("quote", "note", "locator"))
         return (f"SELECT f.id, f.entity, f.property, -ts_rank(f.search, q, 1) AS score, "
-                f"{self._headline(document, 14)} AS snippet "
+                f"CASE {snippet} ELSE '' END AS snippet "
                 f"FROM fact f, (SELECT {self.tsquery} AS q) x WHERE f.search @@ q{only} ORDER BY score, f.id LIMIT ?",
                 (*self.params, *((entity,) if entity else ()), limit))
 
+    def _named(self, rows: str, limit: int, width: int) -> tuple[str, tuple[Any, ...]]:
+        from .postgres import words
+
+        vector = f"to_tsvector('simple', {words('d.words')})"
+        return (f"SELECT d.id, -ts_rank({vector}, q, 1) AS score, {self._headline('d.words', width)} AS snippet "
+                f"FROM ({rows}) d, (SELECT {self.tsquery} AS q) x WHERE {vector} @@ q ORDER BY score, d.id LIMIT ?",
+                (*self.params, limit))
+
     def entities(self, limit: int) -> tuple[str, tuple[Any, ...]]:
-        words = ("concat_ws(' ', e.name, (SELECT string_agg(x, ' ') FROM json_array_elements_text("
-                 "coalesce(e.aliases, '[]')::json) x), (SELECT string_agg(a.alias, ' ') FROM entity_alias a "
-                 "WHERE a.entity = e.id), e.id)")
-        return (f"SELECT d.id, -ts_rank(to_tsvector('simple', d.words), q, 1) AS score, {self._headline('d.words', 10)} "
-                f"AS snippet FROM (SELECT e.id, {words} AS words FROM entity e) d, (SELECT {self.tsquery} AS q) x "
-                "WHERE to_tsvector('simple', d.words) @@ q ORDER BY score, d.id LIMIT ?", (*self.params, limit))
+        return self._named("SELECT e.id, concat_ws(' ', e.name, (SELECT string_agg(x, ' ') FROM "
+                           "json_array_elements_text(coalesce(e.aliases, '[]')::json) x), (SELECT string_agg(a.alias, "
+                           "' ') FROM entity_alias a WHERE a.entity = e.id), e.id) AS words FROM entity e", limit, 10)
 
     def sources(self, limit: int) -> tuple[str, tuple[Any, ...]]:
-        words = ("concat_ws(' ', s.title, s.publisher, (SELECT string_agg(x, ' ') FROM json_array_elements_text("
-                 "coalesce(s.authors, '[]')::json) x))")
-        return (f"SELECT d.id, -ts_rank(to_tsvector('simple', d.words), q, 1) AS score, {self._headline('d.words', 12)} "
-                f"AS snippet FROM (SELECT s.id, {words} AS words FROM source s) d, (SELECT {self.tsquery} AS q) x "
-                "WHERE to_tsvector('simple', d.words) @@ q ORDER BY score, d.id LIMIT ?", (*self.params, limit))
+        return self._named("SELECT s.id, concat_ws(' ', s.title, s.publisher, (SELECT string_agg(x, ' ') FROM "
+                           "json_array_elements_text(coalesce(s.authors, '[]')::json) x)) AS words FROM source s",
+                           limit, 12)

@@ -152,11 +152,14 @@ def test_an_analyst_role_writes_claims_but_cannot_rewrite_history(pg_url: str) -
     import psycopg
 
     assert run_url(pg_url, "facts").exit_code == 0  # the owner creates the schema and loads facts/
-    role = f"kb_analyst_{uuid.uuid4().hex[:8]}"
+    group = f"kbteam_{uuid.uuid4().hex[:8]}"
+    role = f"{group}_alice"
     name = pg_url.rsplit("/", 1)[1]
     with psycopg.connect(pg_url, autocommit=True) as conn:
+        owner = conn.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
         for statement in readme_grants():
-            conn.execute(statement.replace("analyst", role).replace("DATABASE kb", f"DATABASE {name}"))
+            conn.execute(statement.split("--")[0].replace("alice", role).replace("analyst", group)
+                         .replace("DATABASE kb", f"DATABASE {name}").replace("ROLE owner", f"ROLE {owner}"))
     as_analyst = pg_url.replace("//kb@", f"//{role}@", 1) if "//kb@" in pg_url else None
     assert as_analyst, "the test server's URL names its user kb (KB_TEST_POSTGRES)"
     try:
@@ -174,5 +177,6 @@ def test_an_analyst_role_writes_claims_but_cannot_rewrite_history(pg_url: str) -
                     conn.execute(statement)
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f"DROP OWNED BY {role}")
-            conn.execute(f"DROP ROLE {role}")
+            for r in (role, group):
+                conn.execute(f"DROP OWNED BY {r}")
+                conn.execute(f"DROP ROLE {r}")

@@ -128,3 +128,12 @@ def test_a_group_found_by_name_shows_its_own_claims_and_an_exact_name_comes_firs
     viper = found(imported, "Viperfish")["entities"][0]
     assert viper["id"] == "tpu-v5p" and viper["name_match"] == "alias Viperfish"
     assert found(imported, "tpu-v5p")["entities"][0]["id"] == "tpu-v5p"  # the id, exactly: first
+
+
+def test_words_with_hyphens_and_points_are_split_alike_on_both_backends(imported: Path) -> None:
+    """FTS5 splits H100-SXM and 989.4 into two words each; the PostgreSQL index splits them the same way."""
+    h100 = next(e for e in found(imported, "H100-SXM")["entities"] if e["id"] == "h100-sxm")
+    assert len(h100["claims"]) >= 4
+    assert any(c["property"] == "dense_bf16_flops" for e in found(imported, "989.4")["entities"] for c in e["claims"])
+    assert sum(len(e["claims"]) for e in found(imported, "gb200-nvl72")["entities"]) >= 5
+    assert found(imported, "per-GPU")["entities"]

@@ -532,7 +532,7 @@ def test_a_mistyped_database_url_is_refused_not_made_a_file(root, tmp_path, monk
     for url in ("postgresq://owner@127.0.0.1:5432/kb", "mysql://u@h/db"):
         err = assert_clean_error(KB(root, url)("facts"), exit_code=2)  # type: ignore[arg-type]
         assert "not a database kb reads" in err and "postgresql://USER@HOST:PORT/NAME" in err
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["project"]  # no file named after the URL
 
 
 def test_env_vars_select_root_and_db(root, db):

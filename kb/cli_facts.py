@@ -294,4 +294,4 @@ def copy(project: Project, target: str) -> None:
     counts = run(project.db, target)
     where = shown(target) if is_url(target) else target
     echo(f"Copied to {where}: {counts['source']} sources, {counts['entity']} entities, {counts['fact']} facts, "
-               f"{counts['event']} events, {counts['entity_alias']} aliases, {counts['render']} renders.")
+               f"{counts['event']} events, {counts['entity_alias']} names added to entities later, {counts['render']} renders.")

@@ -200,8 +200,8 @@ class _PostgresSQL:
     @staticmethod
     def _headline(document: str, words: int) -> str:
         a, b = MARK
-        return (f"ts_headline('simple', {document}, q, 'StartSel={a}, StopSel={b}, MaxFragments=1, "
-                f"MaxWords={words}, MinWords={words // 2}, FragmentDelimiter=...')")
+        return (f"ts_headline('simple', {document}, q, 'StartSel={a}, StopSel={b}, "
+                f"MaxWords={words}, MinWords={words // 2}')")
 
     def facts(self, limit: int, entity: str | None = None) -> tuple[str, tuple[Any, ...]]:
         from .postgres import words

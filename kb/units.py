@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 from typing import Any
 
 from .errors import DimensionError, UnitError, ValueSyntaxError
+from .shipped import SCHEMA_DIR
 from .values import ACCEPTED_FORMS, GROUPED_DIGITS, Value, parse_value, split_quantity
 
-UNITS_FILE = Path(__file__).resolve().parent.parent / "schema" / "units.txt"
+UNITS_FILE = SCHEMA_DIR / "units.txt"
 
 
 @functools.cache

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from . import db, units
 from .errors import ConflictError, FileFormatError, KBError
 from .rows import PropertyRow
+from .shipped import SCHEMA_DIR
 from .yamlio import Fields, read_yaml
 
 if TYPE_CHECKING:
     from .store import Store
 
-SHIPPED = Path(__file__).resolve().parent.parent / "schema" / "properties.yaml"
+SHIPPED = SCHEMA_DIR / "properties.yaml"
 PROPERTY_KEYS = {"name", "unit", "description", "plausible", "scopes"}
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")

@@ -28,10 +28,28 @@ class Problem:
         return f"{self.where}: [{self.slug}] {self.message}"
 
 
+TAMPERED = "the database was changed outside kb: restore it from a backup or an export"
+
+
+def check_integrity(store: Store) -> list[Problem]:
+    """Rows changed in place and append-only triggers removed: see :mod:`kb.integrity`."""
+    from .integrity import changed_events, changed_facts, missing_triggers
+
+    problems = [Problem("missing-trigger", "database", f"trigger {name} is missing or disabled, so rows can be "
+                        "changed in place; `kb check --repair-triggers` restores it") for name in missing_triggers(store)]
+    facts = {r["id"]: r for r in store.sql("SELECT id, entity, property FROM fact")}
+    for fid, what in sorted(changed_facts(store).items()):
+        problems.append(Problem("tampered", f"fact {fid} ({facts[fid]['entity']}.{facts[fid]['property']})",
+                                f"{what}; {TAMPERED}"))
+    for eid, what in sorted(changed_events(store).items()):
+        problems.append(Problem("tampered", f"event {eid}", f"{what}; {TAMPERED}"))
+    return problems
+
+
 def check_facts(store: Store) -> list[Problem]:
     from .vocabulary import vocabulary
 
-    problems: list[Problem] = []
+    problems: list[Problem] = check_integrity(store)
     props = vocabulary(store)
     sources = store.sources()
     entities = store.entities()

@@ -211,6 +211,20 @@ def check_source_kind(kind: str | None) -> str:
     return _choice(kind, SOURCE_KINDS, "source kind", "other")
 
 
+def check_visible(text: str, what: str) -> str:
+    """A name or alias: no invisible or direction-changing characters (``H100\u200b`` would be a second
+    ``H100`` that looks the same), and no control characters."""
+    import unicodedata
+
+    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")), None)
+    if bad is not None:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        name = unicodedata.name(bad, "a control character").lower()
+        raise ValueSyntaxError(f"{what} {shown!r} holds U+{ord(bad):04X} ({name}), an invisible or control "
+                               "character; write the name without it")
+    return text
+
+
 WEB_SCHEMES = ("http", "https")
 
 

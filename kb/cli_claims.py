@@ -233,14 +233,24 @@ def properties(project: Project, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--strict", is_flag=True, help="Warnings (claims that disagree) count as problems: exit 1.")
+@click.option("--repair-triggers", is_flag=True,
+              help="First re-create the append-only and search triggers that were removed or disabled.")
 @pass_project
-def check(project: Project, strict: bool) -> None:
+def check(project: Project, strict: bool, repair_triggers: bool) -> None:
     """Validate everything and list every problem; exit 1 if there is any. Claims that disagree are warnings.
+
+    Rows changed behind kb's back (a fact whose content no longer gives its id) and missing append-only
+    triggers are problems too.
 
     Example: kb check
     """
     from .check import check_all, conflict_warnings
 
+    if repair_triggers:
+        from .integrity import repair_triggers as repair
+
+        restored = repair(project.store)
+        echo(f"Restored {len(restored)} trigger(s): {', '.join(restored)}." if restored else "No trigger was missing.")
     problems = check_all(project)
     warnings = conflict_warnings(project.store)
     for p in problems:

@@ -42,14 +42,17 @@ def report_changes(project: Project, before: Snapshot | None, written: set[str])
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--record-now", is_flag=True, help="Record new entries now, whatever recorded_at their files give "
+              "(a recorded_at earlier than the database's latest is refused: it would rewrite --known-at).")
 @pass_project
-def load(project: Project, paths: tuple[str, ...]) -> None:
+def load(project: Project, paths: tuple[str, ...], record_now: bool) -> None:
     """Import sources, entities, facts and events from YAML files or folders (default: facts/).
 
     All-or-nothing: one bad entry and nothing is written. Idempotent: loading the
     same files again adds nothing. Into a database that does not exist yet, PATHs are
     loaded together with the shipped facts/, PATHs first: an export restores exactly,
-    with its own ids and recorded times.
+    with its own ids and recorded times. Into one that holds entries already, a
+    recorded_at earlier than the latest recorded is refused (--record-now records it now).
 
     Example: kb load facts/llama-3.yaml
     """
@@ -68,7 +71,7 @@ def load(project: Project, paths: tuple[str, ...]) -> None:
     if new_database:
         project.load_shipped = False  # this load is the first: it reports what it added
     before = None if new_database else before_write(project)
-    report = load_paths(project.store, targets, root=project.root)
+    report = load_paths(project.store, targets, root=project.root, record_now=record_now)
     report_changes(project, before, set(report.fact_ids))
     added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n or k not in ("properties", "aliases"))
     from .project import CHECKOUT

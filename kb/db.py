@@ -15,6 +15,49 @@ from .errors import KBError
 APPEND_ONLY_TABLES = ("fact", "event")
 
 
+def _abort(name: str, event: str, table: str, message: str, when: str = "") -> tuple[str, str]:
+    return name, (f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON {table} {when}"
+                  f"BEGIN SELECT RAISE(ABORT, '{message}'); END")
+
+
+def _no_replace(table: str, key: str = "id") -> tuple[str, str]:
+    # INSERT OR REPLACE deletes the old row without firing DELETE triggers; refuse it before it starts.
+    return _abort(f"{table}_no_replace", "INSERT", table, f"{table} is append-only: this {key} is already recorded",
+                  f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key}) ")
+
+
+_ALIASES = "(SELECT coalesce(group_concat(value, ' '), '') FROM json_each(coalesce({}.aliases, '[]')))"
+
+# Every trigger kb relies on, by name: the append-only guards and the search index's feeds. The migrations
+# create them; `kb check` reports one that is missing and `kb check --repair-triggers` re-creates it.
+TRIGGERS: dict[str, str] = dict([
+    *(_abort(f"{t}_no_{a.lower()}", a, t, f"{t} is append-only: record a new fact or event instead")
+      for t in APPEND_ONLY_TABLES for a in ("UPDATE", "DELETE")),
+    *(_no_replace(t) for t in APPEND_ONLY_TABLES),
+    *(_abort(f"entity_alias_no_{a.lower()}", a, "entity_alias", "entity_alias is append-only") for a in ("UPDATE", "DELETE")),
+    ("fact_fts_insert", "CREATE TRIGGER IF NOT EXISTS fact_fts_insert AFTER INSERT ON fact BEGIN INSERT INTO "
+                        "fact_fts(rowid, quote, note, locator) VALUES (new.rowid, new.quote, new.note, new.locator); END"),
+    ("entity_fts_insert", "CREATE TRIGGER IF NOT EXISTS entity_fts_insert AFTER INSERT ON entity BEGIN "
+                          "INSERT INTO entity_fts(rowid, name, aliases, id) VALUES (new.rowid, new.name, "
+                          f"{_ALIASES.format('new')}, new.id); END"),
+    ("entity_alias_fts_insert", "CREATE TRIGGER IF NOT EXISTS entity_alias_fts_insert AFTER INSERT ON entity_alias "
+                                "BEGIN UPDATE entity_fts SET aliases = aliases || ' ' || new.alias "
+                                "WHERE rowid = (SELECT rowid FROM entity WHERE id = new.entity); END"),
+    ("source_fts_insert", "CREATE TRIGGER IF NOT EXISTS source_fts_insert AFTER INSERT ON source BEGIN "
+                          "INSERT INTO source_fts(rowid, title, publisher, authors) VALUES (new.rowid, new.title, "
+                          f"new.publisher, {_ALIASES.replace('aliases', 'authors').format('new')}); END"),
+    *(_abort(f"{t}_no_{a.lower()}", a, t, f"{t} is append-only: record a new {t} with another id instead")
+      for t in ("source", "entity") for a in ("UPDATE", "DELETE")),
+    *(_no_replace(t) for t in ("source", "entity")),
+    _no_replace("entity_alias", "alias"),
+])
+
+
+def _triggers(conn: Any, *names: str) -> None:
+    for name in names:
+        conn.exec_driver_sql(TRIGGERS[name])
+
+
 def _create_base_tables(conn: Any) -> None:
     from sqlmodel import SQLModel
 
@@ -22,12 +65,7 @@ def _create_base_tables(conn: Any) -> None:
 
     tables = [models.Source, models.Entity, models.Property, models.Fact, models.Event]
     SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
-    for table in APPEND_ONLY_TABLES:
-        for action in ("UPDATE", "DELETE"):
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: record a new fact or event instead'); END"
-            )
+    _triggers(conn, *(f"{t}_no_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")))
 
 
 def _create_render_tables(conn: Any) -> None:
@@ -44,20 +82,11 @@ def _create_fts(conn: Any) -> None:
         "CREATE VIRTUAL TABLE IF NOT EXISTS fact_fts USING fts5("
         "quote, note, locator, content='fact', content_rowid='rowid')"
     )
-    conn.exec_driver_sql(
-        "CREATE TRIGGER IF NOT EXISTS fact_fts_insert AFTER INSERT ON fact BEGIN "
-        "INSERT INTO fact_fts(rowid, quote, note, locator) VALUES (new.rowid, new.quote, new.note, new.locator); END"
-    )
+    _triggers(conn, "fact_fts_insert")
 
 
 def _forbid_replace(conn: Any) -> None:
-    # INSERT OR REPLACE deletes the old row without firing DELETE triggers; refuse it before it starts.
-    for table in APPEND_ONLY_TABLES:
-        conn.exec_driver_sql(
-            f"CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table} "
-            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id) "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: this id is already recorded'); END"
-        )
+    _triggers(conn, *(f"{t}_no_replace" for t in APPEND_ONLY_TABLES))
 
 
 def _render_number_claims(conn: Any) -> None:
@@ -93,10 +122,7 @@ def _cites_and_aliases(conn: Any) -> None:
 
     _add_columns(conn, "fact", {"cites": "VARCHAR"})
     SQLModel.metadata.create_all(conn, tables=[models.EntityAlias.__table__])  # type: ignore[attr-defined]
-    for action in ("UPDATE", "DELETE"):
-        conn.exec_driver_sql(
-            f"CREATE TRIGGER IF NOT EXISTS entity_alias_no_{action.lower()} BEFORE {action} ON entity_alias "
-            "BEGIN SELECT RAISE(ABORT, 'entity_alias is append-only'); END")
+    _triggers(conn, "entity_alias_no_update", "entity_alias_no_delete")
 
 
 def _search_index(conn: Any) -> None:
@@ -104,29 +130,23 @@ def _search_index(conn: Any) -> None:
     # (title, publisher, authors) beside fact_fts. Each index row's rowid is its entity's or source's.
     conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS entity_fts USING fts5(name, aliases, id)")
     conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS source_fts USING fts5(title, publisher, authors)")
-    aliases = "(SELECT coalesce(group_concat(value, ' '), '') FROM json_each(coalesce({}.aliases, '[]')))"
-    conn.exec_driver_sql(
-        "CREATE TRIGGER IF NOT EXISTS entity_fts_insert AFTER INSERT ON entity BEGIN "
-        "INSERT INTO entity_fts(rowid, name, aliases, id) VALUES (new.rowid, new.name, "
-        f"{aliases.format('new')}, new.id); END")
-    conn.exec_driver_sql(
-        "CREATE TRIGGER IF NOT EXISTS entity_alias_fts_insert AFTER INSERT ON entity_alias BEGIN "
-        "UPDATE entity_fts SET aliases = aliases || ' ' || new.alias "
-        "WHERE rowid = (SELECT rowid FROM entity WHERE id = new.entity); END")
-    conn.exec_driver_sql(
-        "CREATE TRIGGER IF NOT EXISTS source_fts_insert AFTER INSERT ON source BEGIN "
-        "INSERT INTO source_fts(rowid, title, publisher, authors) VALUES (new.rowid, new.title, new.publisher, "
-        f"{aliases.replace('aliases', 'authors').format('new')}); END")
+    _triggers(conn, "entity_fts_insert", "entity_alias_fts_insert", "source_fts_insert")
     # what a database already holds (rebuilt whole: a migration re-applied finds the index filled)
     conn.exec_driver_sql("DELETE FROM entity_fts")
     conn.exec_driver_sql("DELETE FROM source_fts")
     conn.exec_driver_sql(
         "INSERT INTO entity_fts(rowid, name, aliases, id) SELECT e.rowid, e.name, trim("
-        f"{aliases.format('e')} || ' ' || coalesce((SELECT group_concat(a.alias, ' ') FROM entity_alias a "
+        f"{_ALIASES.format('e')} || ' ' || coalesce((SELECT group_concat(a.alias, ' ') FROM entity_alias a "
         "WHERE a.entity = e.id), '')), e.id FROM entity e")
     conn.exec_driver_sql(
         "INSERT INTO source_fts(rowid, title, publisher, authors) SELECT s.rowid, s.title, s.publisher, "
-        f"{aliases.replace('aliases', 'authors').format('s')} FROM source s")
+        f"{_ALIASES.replace('aliases', 'authors').format('s')} FROM source s")
+
+
+def _sources_and_entities_append_only(conn: Any) -> None:
+    # a source's URL or an entity's name changed in place would go unnoticed: they are versions, as facts are
+    _triggers(conn, *(f"{t}_no_{a}" for t in ("source", "entity") for a in ("update", "delete", "replace")),
+              "entity_alias_no_replace")
 
 
 def _has_table(conn: Any, name: str) -> bool:
@@ -143,6 +163,7 @@ MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("006_claim_qualifiers", _claim_qualifiers),
     ("007_cites_and_aliases", _cites_and_aliases),
     ("008_search_index", _search_index),
+    ("009_sources_and_entities_append_only", _sources_and_entities_append_only),
 ]
 
 

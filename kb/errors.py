@@ -128,6 +128,12 @@ class AppendOnlyError(KBError):
     slug = "append-only"
 
 
+class TamperedError(KBError):
+    """A stored row that was changed in place, behind kb's back (see :mod:`kb.integrity`)."""
+
+    slug = "tampered"
+
+
 class FormulaError(KBError):
     """A formula that does not parse or names something undeclared."""
 

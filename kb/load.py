@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import claims, db
-from .errors import AppendOnlyError, ConflictError, FileFormatError, KBError, NotFoundError, UnitError
+from .errors import AppendOnlyError, ConflictError, FileFormatError, KBError, NotFoundError, TamperedError, UnitError
 from .values import now_stamp, parse_date, parse_timestamp
 from .yamlio import Fields, YMap, read_text, read_yaml, ymap
 
@@ -88,9 +88,10 @@ class _Pending:
     ``strict`` (the CLI's ``kb add``) refuses anything already recorded instead of skipping it.
     """
 
-    def __init__(self, store: Store, strict: bool = False) -> None:
+    def __init__(self, store: Store, strict: bool = False, record_now: bool = False) -> None:
         self.store = store
         self.strict = strict
+        self.record_now = record_now  # new rows are recorded now, whatever recorded_at the input gives
         self.sources: dict[str, Any] = dict(store.sources())
         self.entities: dict[str, Any] = dict(store.entities())
         self.properties: dict[str, Any] = dict(store.properties())
@@ -106,6 +107,38 @@ class _Pending:
         self._texts: dict[Path, str] = {}
         self.declared: dict[tuple[str, str], str] = {}  # where this load first declared a source or entity
         self._names: dict[str, str] | None = None  # ids and aliases taken (see _check_aliases)
+        self.present: dict[str, str] = {}  # facts of the input already recorded: id -> where the input has it
+        self._latest: list[str | None] = []  # the latest recorded_at in the database, once read
+
+    def _add(self, table: str, row: dict[str, Any], f: Fields) -> None:
+        """A new row, unless its given recorded_at is earlier than what the database already holds: that would
+        change what ``--known-at`` says the knowledge base knew in the past (a restore into a new database, which
+        holds nothing yet, keeps every recorded time)."""
+        if f.opt("recorded_at") and self.record_now:
+            row["recorded_at"] = self.stamp
+        elif f.opt("recorded_at"):
+            if not self._latest:
+                self._latest.append(max((r["t"] for t in ("source", "entity", "entity_alias", "fact", "event")
+                                         for r in self.store.sql(f"SELECT max(recorded_at) AS t FROM {t}") if r["t"]),
+                                        default=None))
+            latest = self._latest[0]
+            if latest is not None and row["recorded_at"] < latest:
+                raise FileFormatError(
+                    f"recorded_at {row['recorded_at'][:19]}Z is earlier than the latest time already recorded "
+                    f"({latest[:19]}Z): it would change what --known-at says the knowledge base knew then; remove "
+                    "it, or `kb load --record-now` (new entries are recorded now)", where=f.at("recorded_at"))
+        self.new[table].append(row)
+
+    def check_present(self) -> None:
+        """A fact the input has and the database already records must be stored as recorded: "already recorded"
+        of a row changed in place (behind kb's back) would hide the change."""
+        from .integrity import changed_facts
+
+        changed = changed_facts(self.store, self.present)
+        if changed:
+            fid = next(i for i in self.present if i in changed)  # the first in the input
+            raise TamperedError(f"fact {fid} is recorded, but the stored row differs from this entry: {changed[fid]}; "
+                                "the database was changed outside kb (`kb check` lists what)", where=self.present[fid])
 
     def _same_or_conflict(self, kind: str, row: Mapping[str, Any], existing: Mapping[str, Any], where: str) -> None:
         if self.strict:
@@ -161,7 +194,7 @@ class _Pending:
             return
         self.sources[row["id"]] = row
         self.declared[("source", row["id"])] = f.at("id")
-        self.new["source"].append(row)
+        self._add("source", row, f)
 
     def entity(self, item: Any, file: str) -> None:
         f = Fields(item, file, "entity", ENTITY_KEYS)
@@ -187,11 +220,17 @@ class _Pending:
         self._check_aliases(row, f.at("aliases") if "aliases" in f.data else f.at())
         self.entities[row["id"]] = row
         self.declared[("entity", row["id"])] = f.at("id")
-        self.new["entity"].append(row)
+        self._add("entity", row, f)
 
     def _check_aliases(self, row: Mapping[str, Any], where: str) -> None:
         """An alias names one entity: not twice on one, not another's id or alias."""
         aliases = json.loads(row["aliases"])
+        try:
+            claims.check_visible(row["name"], f"entity {row['id']!r}: name")
+            for alias in aliases:
+                claims.check_visible(alias, f"entity {row['id']!r}: alias")
+        except KBError as exc:
+            raise exc.at(where) from None
         if len(set(aliases)) != len(aliases):
             dup = next(a for a in aliases if aliases.count(a) > 1)
             raise FileFormatError(f"alias {dup!r} is given twice", where=where)
@@ -211,7 +250,7 @@ class _Pending:
         dataset names it. Case does not matter; a name already taken by another entity is refused."""
         f = Fields(item, file, "alias", ALIAS_KEYS)
         try:
-            name, entity = f.req("alias").strip(), f.req("entity")
+            name, entity = claims.check_visible(f.req("alias").strip(), "alias"), f.req("entity")
             source = f.opt("source")
             stamp = parse_timestamp(f.opt("recorded_at") or self.stamp)
         except KBError as exc:
@@ -233,7 +272,7 @@ class _Pending:
             self.unchanged += 1
             return
         self.aliases[key] = entity
-        self.new["entity_alias"].append({"alias": key, "entity": entity, "source": source, "recorded_at": stamp})
+        self._add("entity_alias", {"alias": key, "entity": entity, "source": source, "recorded_at": stamp}, f)
 
     def check_part_of(self) -> None:
         for row in self.new["entity"]:
@@ -273,11 +312,12 @@ class _Pending:
             if self.strict:
                 raise ConflictError(f"this claim is already recorded as fact {row['id']}")
             self.unchanged += 1
+            self.present.setdefault(row["id"], f.at())
             return
         if row["supersedes"]:
             self._check_correction(row, f.at("supersedes"))
         self.fact_ids.add(row["id"])
-        self.new["fact"].append(row)
+        self._add("fact", row, f)  # type: ignore[arg-type]
 
     def _check_quote(self, row: Mapping[str, Any], where: str) -> None:
         """A quote must be verbatim: where the source has a local text, the quote must be in it."""
@@ -316,7 +356,7 @@ class _Pending:
             raise NotFoundError("fact", fact, where=f.at("fact"), hint="an event must name a recorded fact id")
         if rank not in claims.RANKS:
             raise FileFormatError(f"rank {rank!r} is not one of: {', '.join(claims.RANKS)}", where=f.at("rank"))
-        given_at = f.opt("recorded_at")
+        given_at = None if self.record_now else f.opt("recorded_at")  # its id hashes the time it was given
         try:
             at = parse_timestamp(given_at) if given_at else self.stamp
         except KBError as exc:
@@ -329,7 +369,7 @@ class _Pending:
             self.unchanged += 1
             return
         self.event_ids.add(row["id"])
-        self.new["event"].append(row)
+        self._add("event", row, f)
 
 
 def _key_of(exc: KBError) -> str:
@@ -344,13 +384,15 @@ def _key_of(exc: KBError) -> str:
     return first if first in FACT_KEYS else "value"
 
 
-def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_run: bool = False) -> LoadReport:
+def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_run: bool = False,
+               record_now: bool = False) -> LoadReport:
     """Validate every entry of every file, then write them all in one transaction (or nothing).
 
-    With ``dry_run`` nothing is written: the report says what a load would add.
+    With ``dry_run`` nothing is written: the report says what a load would add. With ``record_now`` new
+    entries are recorded at this load's time, whatever ``recorded_at`` their files give.
     """
     files = yaml_files(paths)
-    pending = _Pending(store)
+    pending = _Pending(store, record_now=record_now)
     docs = []
     for path in files:
         label = _label(path, root)
@@ -396,6 +438,7 @@ def load_paths(store: Store, paths: list[Path], root: Path | None = None, dry_ru
     for label, data in docs:
         for item in data.get("events") or []:
             counted(pending.event, item, label)
+    pending.check_present()
     if not dry_run:
         _write(store, pending)
     report = LoadReport(files=len(files), unchanged=pending.unchanged, new_in=sorted(new_in),
@@ -521,6 +564,7 @@ def load_specs(
     pending.check_part_of()
     for item in facts:
         pending.fact(ymap(item), "")
+    pending.check_present()
     if not dry_run:
         _write(store, pending)
     report = LoadReport(files=0, unchanged=pending.unchanged, fact_ids=[f["id"] for f in pending.new["fact"]])

@@ -17,6 +17,7 @@ from .errors import KBError
 
 PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 LOCK_ID = 0x6B62  # 'kb': the advisory lock a command holds while it opens (migrates, syncs, loads) the store
+APPEND_ONLY = ("fact", "event", "entity_alias", "source", "entity")  # the tables whose rows are never changed
 
 
 def is_url(target: str) -> bool:
@@ -67,6 +68,26 @@ def exclusive(eng: Any) -> Iterator[None]:
             conn.commit()
 
 
+APPEND_ONLY_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION kb_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: record a new fact or event instead'; "
+    "END $$")
+# Every trigger kb relies on, by name (PostgreSQL's search column is generated, so it needs none): `kb check`
+# reports one missing or disabled, `kb check --repair-triggers` restores it.
+TRIGGERS: dict[str, str] = {
+    **{f"{t}_append_only": f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
+                           "FOR EACH ROW EXECUTE FUNCTION kb_append_only()" for t in APPEND_ONLY},
+    **{f"{t}_no_truncate": f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+                           "FOR EACH STATEMENT EXECUTE FUNCTION kb_append_only()" for t in APPEND_ONLY},
+}
+
+
+def _triggers(conn: Any, tables: tuple[str, ...]) -> None:
+    for table in tables:
+        for name in (f"{table}_append_only", f"{table}_no_truncate"):
+            conn.exec_driver_sql(TRIGGERS[name])
+
+
 def _schema(conn: Any) -> None:
     # the tables of SQLite's migrations 001-008 as they stand, with PostgreSQL's means to their guarantees
     from sqlmodel import SQLModel
@@ -81,15 +102,8 @@ def _schema(conn: Any) -> None:
             "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'f' "
             "AND connamespace = current_schema()::regnamespace").all():
         conn.exec_driver_sql(f'ALTER TABLE {table} ALTER CONSTRAINT "{name}" DEFERRABLE INITIALLY DEFERRED')
-    conn.exec_driver_sql(
-        "CREATE OR REPLACE FUNCTION kb_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: record a new fact or event instead'; "
-        "END $$")
-    for table in ("fact", "event", "entity_alias"):
-        conn.exec_driver_sql(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                             "FOR EACH ROW EXECUTE FUNCTION kb_append_only()")
-        conn.exec_driver_sql(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                             "FOR EACH STATEMENT EXECUTE FUNCTION kb_append_only()")
+    conn.exec_driver_sql(APPEND_ONLY_FUNCTION)
+    _triggers(conn, ("fact", "event", "entity_alias"))
     conn.exec_driver_sql(
         "ALTER TABLE fact ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', "
         "coalesce(quote, '') || ' ' || coalesce(note, '') || ' ' || coalesce(locator, ''))) STORED")
@@ -141,11 +155,17 @@ def _migrations_table(conn: Any) -> None:
     conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
 
 
+def _sources_and_entities_append_only(conn: Any) -> None:
+    # a source's URL or an entity's name changed in place would go unnoticed: they are versions, as facts are
+    _triggers(conn, ("source", "entity"))
+
+
 # Ordered; never edit or reorder an applied migration, only append.
 MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("pg_001_schema", _schema),
     ("pg_002_byte_order", _byte_order),
     ("pg_003_search_words", _search_words),
+    ("pg_004_sources_and_entities_append_only", _sources_and_entities_append_only),
 ]
 
 

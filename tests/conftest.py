@@ -53,7 +53,7 @@ def empty_root(tmp_path: Path) -> Path:
 
 SERVER = os.environ.get("KB_TEST_POSTGRES")
 BOTH_BACKENDS = {"test_store", "test_cli", "test_load", "test_claims", "test_export", "test_search", "test_render",
-                 "test_concurrency"}
+                 "test_concurrency", "test_tamper"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

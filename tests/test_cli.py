@@ -546,25 +546,29 @@ def test_env_vars_select_root_and_db(root, db):
 
 
 def test_control_characters_are_shown_not_sent_to_the_terminal(kb):
-    """A name, title or quote holding ESC [2J (clear the screen), an OSC title, CR or C1's CSI is printed as
-    visible escapes by every plain-text listing (tables stay aligned); --json keeps the text as it is."""
+    """A title, locator, quote or note holding ESC [2J (clear the screen), an OSC title, CR or C1's CSI is printed
+    as visible escapes by every plain-text listing (tables stay aligned); --json keeps the text as it is. A name
+    or alias holding one is refused: it would be a second name that looks like the first."""
     clear, title, csi = "\x1b[2J", "\x1b]0;pwned\x07", "\x9b31m"
     ok(kb("add", "source", "ctl-src", "--title", f"Evil {title} datasheet", "--url", "https://example.org/x"))
-    ok(kb("add", "entity", "ctl-chip", "--kind", "accelerator", "--name", f"Chip{clear}X", "--alias", f"cc{csi}"))
+    for name, alias in ((f"Chip{clear}X", "cc"), ("Chip X", f"cc{csi}"), ("Chip\u200bX", "cc"), ("Chip X", "c\u202ec")):
+        r = kb("add", "entity", "ctl-chip", "--kind", "accelerator", "--name", name, "--alias", alias)
+        assert "an invisible or control character; write the name without it" in assert_clean_error(r)
+    ok(kb("add", "entity", "ctl-chip", "--kind", "accelerator", "--name", "Chip X", "--alias", "cc"))
     for value in ("700", "1400"):  # two claims that disagree, for kb conflicts
         ok(kb("add", "fact", "ctl-chip", "tdp", value, "W", "--source", "ctl-src", "--locator", f"Table 1{csi}",
               "--quote", f"TDP {value} W\rOK", "--note", f"rounded{clear}"))
     outputs = {
         "search": kb("search", "rounded"), "facts": kb("facts", "ctl-chip", "--all"), "show": kb("show", "ctl-chip"),
         "history": kb("history", "ctl-chip", "tdp"), "conflicts": kb("conflicts", "ctl-chip"),
-        "sources": kb("sources"), "sql": kb("sql", "SELECT name, quote FROM entity, fact WHERE entity.id = 'ctl-chip' "
+        "sources": kb("sources"), "sql": kb("sql", "SELECT note, quote FROM entity, fact WHERE entity.id = 'ctl-chip' "
                                                  "AND fact.entity = entity.id"),
     }
     for command, r in outputs.items():
         out = ok(r)
         assert not any(ch in out for ch in "\x1b\x07\r\x9b"), (command, out)
         assert "\\x1b" in out or "\\x9b" in out, (command, out)
-    assert "Chip\\x1b[2JX" in outputs["show"].output and "cc\\x9b31m" in outputs["show"].output
+    assert "Table 1\\x9b31m" in outputs["show"].output and "[rounded]\\x1b[2J" in outputs["search"].output
     assert "TDP 700 W\\x0dOK" in outputs["sql"].output and "Evil \\x1b]0;pwned\\x07 datasheet" in outputs["sources"].output
     header, rule, *rows = outputs["facts"].output.splitlines()
     assert all(len(line) <= len(rule) for line in rows) and len(rows) == 2  # the rule is as wide as the widest cell

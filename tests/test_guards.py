@@ -357,9 +357,16 @@ def test_check_flags_an_edited_fact_file(root: Path) -> None:
     text = path.read_text()
     assert 'value: "405e9"' in text
     path.write_text(text.replace('value: "405e9"', 'value: "999e9"', 1))
+    # the edited entry is a new claim, but it keeps the shipped recorded_at: recording it then would say the
+    # knowledge base knew 999e9 on 2026-11-28, so it is refused until it is recorded now
+    backdated = ("recorded_at 2026-11-28T12:00:00Z is earlier than the latest time already recorded "
+                 "(2026-12-03T12:00:00Z): it would change what --known-at says the knowledge base knew then")
     code, out, _ = kb(root, "check")
-    assert code == 1 and "facts/: [not-loaded] 1 facts in the files are not in the database (facts/llama-3.yaml)" in out, out
+    assert code == 1 and "facts/llama-3.yaml:36: [bad-file] " + backdated in out, out
     code, _, err = kb(root, "load")
+    assert code == 1 and err == f"Error: facts/llama-3.yaml:36: {backdated}; remove it, or `kb load --record-now` " \
+        "(new entries are recorded now)\n", err
+    code, _, err = kb(root, "load", "--record-now")
     assert code == 0, err
     code, out, _ = kb(root, "check")
     assert code == 1 and "[same-place-disagrees] 999e9" in out and "supersede or deprecate one" in out

@@ -34,6 +34,16 @@ def claim(value: str, **fields: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def created_with(root: Path, db, text: str):
+    """The fixture project's store, created with ``text`` among its facts: a recorded_at earlier than what a
+    database holds is refused by a later load, so history with times of its own is written at creation."""
+    from kb.project import Project
+
+    (root / "facts" / "extra.yaml").write_text(dedent(text), encoding="utf-8")
+    project = Project.open(root, db)
+    return project
+
+
 def best_value(store) -> float:
     return store.best("pod", "gpu_count")["value"]
 
@@ -111,17 +121,34 @@ def test_policy_confidence_among_equal_as_of(store, tmp_path):
     assert best_value(store) == 2.0
 
 
-def test_policy_most_recently_recorded_last(store, tmp_path):
-    load_text(store, tmp_path, POD + claim("1", recorded_at="2024-03-01T00:00:00Z")
-              + claim("2", recorded_at="2024-05-01T00:00:00Z") + claim("3", recorded_at="2024-04-01T00:00:00Z"))
-    assert best_value(store) == 2.0
+def test_policy_most_recently_recorded_last(root, db):
+    project = created_with(root, db, POD + claim("1", recorded_at="2024-03-01T00:00:00Z")
+                           + claim("2", recorded_at="2024-05-01T00:00:00Z") + claim("3", recorded_at="2024-04-01T00:00:00Z"))
+    try:
+        assert best_value(project.store) == 2.0
+    finally:
+        project.close()
 
 
-def test_policy_full_tie_is_deterministic(store, tmp_path):
-    load_text(store, tmp_path, POD + claim("1", recorded_at="2024-03-01T00:00:00Z")
-              + claim("2", recorded_at="2024-03-01T00:00:00Z"))
-    ids = sorted(c["id"] for c in store.claims("pod", "gpu_count"))
-    assert store.best("pod", "gpu_count")["id"] == ids[0]
+def test_policy_full_tie_is_deterministic(root, db):
+    project = created_with(root, db, POD + claim("1", recorded_at="2024-03-01T00:00:00Z")
+                           + claim("2", recorded_at="2024-03-01T00:00:00Z"))
+    try:
+        ids = sorted(c["id"] for c in project.store.claims("pod", "gpu_count"))
+        assert len(ids) == 2 and project.store.best("pod", "gpu_count")["id"] == ids[0]
+    finally:
+        project.close()
+
+
+def test_a_backdated_recorded_at_is_refused_once_the_database_holds_later_entries(store, tmp_path):
+    before = store.sql("SELECT id, recorded_at FROM fact ORDER BY id")
+    with pytest.raises(KBError, match=r"extra.yaml:\d+: recorded_at 2024-03-01T00:00:00Z is earlier than the latest "
+                       r"time already recorded \(20\d\d-.*\): it would change what --known-at says"):
+        load_text(store, tmp_path, POD + claim("1", recorded_at="2024-03-01T00:00:00Z"))
+    assert store.sql("SELECT id, recorded_at FROM fact ORDER BY id") == before  # nothing written
+    report = load_paths(store, [tmp_path / "extra.yaml"], record_now=True)  # recorded now instead
+    (fact,) = [f for f in store.claims("pod", "gpu_count") if f["id"] in report.fact_ids]
+    assert fact["recorded_at"] > "2026-12-01"
 
 
 # ---- rank events
@@ -265,9 +292,13 @@ def test_known_at_hides_later_claims(store):
         store.best("goodyear", "gpu_count", known_at="2024-06-30")
 
 
-def test_known_at_hides_later_events_and_corrections(store, tmp_path):
-    newer = by_value(store.claims("goodyear", "gpu_count"), 150000)
-    load_text(store, tmp_path, f"""
+def test_known_at_hides_later_events_and_corrections(root, db, tmp_path):
+    from kb.project import Project
+
+    probe = Project.open(root, tmp_path / "probe.sqlite")  # the fixture's ids (a fact's id is its content)
+    newer = by_value(probe.store.claims("goodyear", "gpu_count"), 150000)
+    probe.close()
+    project = created_with(root, db, f"""
         facts:
           - entity: goodyear
             property: gpu_count
@@ -283,6 +314,7 @@ def test_known_at_hides_later_events_and_corrections(store, tmp_path):
             reason: corrected later
             recorded_at: "2024-11-01T00:00:00Z"
         """)
+    store = project.store
     now = store.best("goodyear", "gpu_count")
     assert now["value"] == 160000.0
     then = {c["value"]: c for c in store.claims("goodyear", "gpu_count", known_at="2024-10-15")}
@@ -294,6 +326,7 @@ def test_known_at_hides_later_events_and_corrections(store, tmp_path):
     assert store.fact(newer["id"], known_at="2024-11-15")["effective_rank"] == "deprecated"
     with pytest.raises(NotFoundError):
         store.fact(now["id"], known_at="2024-11-15")
+    project.close()
 
 
 def test_history_in_recorded_order(store):

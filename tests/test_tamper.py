@@ -1,0 +1,125 @@
+"""Tamper evidence (issue 13): a row changed in place through a raw connection, after removing the append-only
+triggers, is found by `kb check` and refused by `kb load`; the triggers are reported and restored; sources and
+entities are append-only too. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import CHECKOUT, KB
+from helpers import assert_clean_error
+
+
+def raw(db: Path | str, *statements: str) -> None:
+    """Run statements on the database behind kb's back (a plain sqlite3 or psycopg connection)."""
+    if isinstance(db, str):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as pg:
+            for s in statements:
+                pg.execute(s)  # type: ignore[arg-type]
+        return
+    conn = sqlite3.connect(db)
+    try:
+        for s in statements:
+            conn.execute(s)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def drop(db: Path | str, table: str) -> str:
+    """The statement that removes the guard on UPDATE of ``table``."""
+    return f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only" if isinstance(db, str) \
+        else f"DROP TRIGGER {table}_no_update"
+
+
+PARAMETERS = "UPDATE fact SET value = 1e12, value_text = '1e12', si_value = 1e12 " \
+             "WHERE entity = 'llama-3-405b' AND property = 'parameters' AND value = 405e9"
+
+
+@pytest.fixture
+def shipped_kb(db: Path | str) -> KB:
+    return KB(CHECKOUT, db)
+
+
+def test_a_consistent_update_is_found_by_check_and_refused_by_load(shipped_kb: KB, db: Path | str) -> None:
+    r = shipped_kb("query", "gradient_size", "-s", "llama-3-405b")
+    assert (r.exit_code, r.stdout) == (0, "gradient_size [llama-3-405b] = 1.62 TB\n")
+    raw(db, drop(db, "fact"), PARAMETERS)
+    assert shipped_kb("query", "gradient_size", "-s", "llama-3-405b").stdout == "gradient_size [llama-3-405b] = 4 TB\n"
+    r = shipped_kb("check")
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    trigger = "fact_append_only" if isinstance(db, str) else "fact_no_update"
+    assert f"database: [missing-trigger] trigger {trigger} is missing or disabled, so rows can be changed in place; " \
+        "`kb check --repair-triggers` restores it" in lines
+    tampered = [line for line in lines if "[tampered]" in line and line.startswith("fact ")]
+    assert len(tampered) == 2  # the paper's 405e9 and the comments' (the UPDATE changed both)
+    assert all("(llama-3-405b.parameters): [tampered] its content does not give its id (a field was changed in "
+               "place); the database was changed outside kb" in line for line in tampered), tampered
+    assert any("facts/llama-3.yaml:" in line and "[tampered] fact " in line for line in lines), lines  # vs its file
+    r = shipped_kb("load")  # not "already recorded"
+    message = assert_clean_error(r)
+    assert "facts/llama-3.yaml:" in message and "is recorded, but the stored row differs from this entry" in message
+    r = shipped_kb("check", "--repair-triggers")
+    assert r.stdout.startswith(f"Restored 1 trigger(s): {trigger}.\n") and "[missing-trigger]" not in r.stdout
+    r = shipped_kb("check")
+    assert "[missing-trigger]" not in r.stdout and "[tampered]" in r.stdout  # the changed row stays evident
+    with pytest.raises(Exception, match="append-only"):  # and the guard is back
+        raw(db, "UPDATE fact SET note = 'changed'")
+
+
+def test_derived_columns_changed_alone_are_found(shipped_kb: KB, db: Path | str) -> None:
+    # si_value, bounds and precision are not part of the id: each is checked against what was written
+    shipped_kb("facts")  # creates it
+    raw(db, drop(db, "fact"),
+        "UPDATE fact SET high = 99 WHERE id = (SELECT min(id) FROM fact WHERE interval_kind = 'range')",
+        "UPDATE fact SET as_of_precision = 'day' WHERE id = (SELECT min(id) FROM fact WHERE as_of_precision = 'year')")
+    out = shipped_kb("check").stdout
+    assert "[tampered] its bounds" in out and "[tampered] its as-of precision 'day' is not that of" in out, out
+
+
+def test_sources_and_entities_are_append_only(shipped_kb: KB, db: Path | str) -> None:
+    shipped_kb("facts")
+    for statement in ("UPDATE source SET url = 'https://evil.example/' WHERE id = 'nvidia-h100-product-page'",
+                      "DELETE FROM entity WHERE id = 'anthropic'", "UPDATE entity SET name = 'X'",
+                      "DELETE FROM source"):
+        with pytest.raises(Exception, match="append-only"):
+            raw(db, statement)
+    if not isinstance(db, str):  # INSERT OR REPLACE deletes the old row without a DELETE trigger
+        with pytest.raises(Exception, match="append-only"):
+            raw(db, "INSERT OR REPLACE INTO source (id, title, authors, kind, recorded_at) "
+                    "VALUES ('nvidia-h100-product-page', 'x', '[]', 'other', 'x')")
+    else:
+        with pytest.raises(Exception, match="append-only"):
+            raw(db, "TRUNCATE entity CASCADE")
+    # with the guard removed, the changed source is reported against its file
+    statement = ("ALTER TABLE source DISABLE TRIGGER source_append_only" if isinstance(db, str)
+                 else "DROP TRIGGER source_no_update")
+    raw(db, statement, "UPDATE source SET url = 'https://evil.example/' WHERE id = 'nvidia-h100-product-page'")
+    out = shipped_kb("check").stdout
+    assert "[missing-trigger] trigger source_" in out
+    assert "[conflict] source 'nvidia-h100-product-page' already exists with a different url " \
+        "('https://evil.example/')" in out
+
+
+def test_an_event_changed_in_place_is_found(shipped_kb: KB, db: Path | str) -> None:
+    shipped_kb("facts")
+    stmt = "ALTER TABLE event DISABLE TRIGGER event_append_only" if isinstance(db, str) else "DROP TRIGGER event_no_update"
+    raw(db, stmt, "UPDATE event SET rank = 'preferred' WHERE id = (SELECT min(id) FROM event)")
+    out = shipped_kb("check").stdout
+    assert [line for line in out.splitlines() if "[tampered]" in line and line.startswith("event e")], out
+
+
+def test_names_with_invisible_characters_are_refused(shipped_kb: KB, db: Path | str, tmp_path: Path) -> None:
+    shipped_kb("facts")
+    for name in ("H100\u200b", "H\u202e100", "B200\u2066", "GB200\ufeff", "A\x00B"):
+        r = shipped_kb("add", "entity", "look-alike", "--kind", "accelerator", "--name", name)
+        assert "an invisible or control character" in assert_clean_error(r)
+    path = tmp_path / "alias.yaml"
+    path.write_text('aliases:\n  - {alias: "H100\\u200b", entity: h100-sxm}\n', encoding="utf-8")
+    r = shipped_kb("load", str(path))
+    assert f"{path}:2: alias 'H100\\u200b' holds U+200B (zero width space)" in assert_clean_error(r)

@@ -41,6 +41,10 @@ class KBGroup(click.Group):
             if exc.exit_code:
                 self._discard(ctx)
             raise
+        except KeyboardInterrupt:  # Ctrl-C: what was being written is rolled back with its transaction
+            self._discard(ctx)
+            echo("Interrupted: stopped by Ctrl-C; nothing half-written is kept.", err=True)
+            ctx.exit(130)
         except BaseException:
             self._discard(ctx)  # usage errors raised by a command, interrupts
             raise

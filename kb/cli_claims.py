@@ -268,13 +268,15 @@ def check(project: Project, strict: bool, repair_triggers: bool) -> None:
 @cli.command()
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--timeout", type=click.FloatRange(min=0.001, max=86400), default=10, show_default=True,
+              metavar="SECONDS", help="Stop the query after this long (exit 1). Ctrl-C stops it too (exit 130).")
 @pass_project
-def sql(project: Project, query: str, as_json: bool) -> None:
+def sql(project: Project, query: str, as_json: bool, timeout: float) -> None:
     """Run a read-only SQL query. Example: kb sql "SELECT entity, count(*) FROM fact GROUP BY entity\""""
     from .sqlread import read_only_query
 
     project.store  # noqa: B018  (creates the database on first use)
-    headers, rows = read_only_query(project.store, query)
+    headers, rows = read_only_query(project.store, query, timeout)
     if as_json:
         emit_json([dict(zip(headers, r)) for r in rows])
     else:

@@ -5,8 +5,9 @@ made leaves no half-made database (at most a temporary file, swept by the next c
 another process made is never removed.
 
 A command that created a database and then failed removes it again only if it is still the file this
-process made, unchanged: the same inode, the same SQLite change counter (every committed write bumps it),
-and no journal (another writer mid-transaction).
+process made, unchanged: the same inode, size, modification time and SQLite change counter (a rollback-journal
+write bumps the counter; a write-ahead-log checkpoint changes the file), and no journal or write-ahead log
+(another writer mid-transaction, or connected).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Made:
     path: Path
     inode: tuple[int, int]
     counter: bytes
+    written: tuple[int, int]  # size and modification time (ns)
 
 
 def check_path(path: Path) -> None:
@@ -84,7 +86,7 @@ def create(path: Path, build: Callable[[Path], None]) -> Made | None:
             except FileExistsError:
                 return None
         st = path.stat()
-        return Made(path, (st.st_dev, st.st_ino), _counter(path))
+        return Made(path, (st.st_dev, st.st_ino), _counter(path), (st.st_size, st.st_mtime_ns))
     finally:
         for extra in ("", "-journal", "-wal", "-shm"):
             Path(f"{tmp}{extra}").unlink(missing_ok=True)
@@ -97,7 +99,8 @@ def discard(made: Made) -> None:
         st = path.stat()
     except OSError:
         return
-    if (st.st_dev, st.st_ino) != made.inode or _counter(path) != made.counter:
+    if (st.st_dev, st.st_ino) != made.inode or _counter(path) != made.counter \
+            or (st.st_size, st.st_mtime_ns) != made.written:
         return  # replaced, or written to since: someone else's now
     if any(Path(f"{path}{extra}").exists() for extra in ("-journal", "-wal")):
         return  # another command is writing to it

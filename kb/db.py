@@ -198,8 +198,14 @@ def sqlite_engine(path: Path) -> Any:
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        import sqlite3
+
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys = ON")
+        try:  # write-ahead logging: a long read (kb sql, kb serve) never locks out a writer
+            cur.execute("PRAGMA journal_mode = WAL")  # kept in the file; a no-op once set
+        except sqlite3.OperationalError:
+            pass  # another connection holds it in the old mode right now: the next command switches it
         cur.close()
 
     return engine

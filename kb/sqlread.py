@@ -41,16 +41,20 @@ def _authorize(action: int, arg1: Any, arg2: Any, db: Any, trigger: Any) -> int:
     return sqlite3.SQLITE_DENY
 
 
-POSTGRES_TIMEOUT_MS = 10_000
+TIMEOUT = 10.0  # seconds a query may run (kb sql --timeout)
 
 
-def read_only_query(store: Store, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The column names and rows of one read-only query over ``store``."""
+def read_only_query(store: Store, query: str, timeout: float = TIMEOUT) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and rows of one read-only query over ``store``, stopped after ``timeout`` seconds."""
     first = _first_word(query)
     if store.url:
-        return _postgres(store, query, first)
+        return _postgres(store, query, first, timeout)
     assert store.path is not None
-    return _sqlite(store.path, query)
+    return _sqlite(store.path, query, timeout)
+
+
+def _stopped(timeout: float) -> KBError:
+    return KBError(f"SQL stopped: it ran longer than {timeout:g} s (kb sql --timeout SECONDS allows longer)")
 
 
 def _first_word(query: str) -> str:
@@ -64,24 +68,41 @@ def _first_word(query: str) -> str:
     return first
 
 
-def _sqlite(path: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _sqlite(path: Path, query: str, timeout: float) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import signal
+    import threading
+    import time
+
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     conn.set_authorizer(_authorize)
+    deadline = time.monotonic() + timeout
+    interrupted: list[int] = []
+    # SQLite runs the query in C, where Ctrl-C is not seen: the progress handler stops it (a Python handler
+    # marks the interrupt; an exception raised inside the progress handler would be swallowed)
+    conn.set_progress_handler(lambda: 1 if interrupted or time.monotonic() > deadline else 0, 10_000)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1)) if main else None
     try:
         cur = conn.execute(query)
         headers = [d[0] for d in cur.description or []]
         return headers, cur.fetchall()
     except sqlite3.Error as exc:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        if "interrupted" in str(exc):
+            raise _stopped(timeout) from None
         if "one statement at a time" in str(exc):
             raise KBError("kb sql is read-only and runs one statement at a time; drop the ';' and what follows") from None
         if "not authorized" in str(exc):
             raise KBError("SQL refused: kb sql is read-only, and this statement writes, attaches or changes a setting") from None
         raise KBError(f"SQL failed: {exc}") from None
     finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
         conn.close()
 
 
-def _postgres(store: Store, query: str, first: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _postgres(store: Store, query: str, first: str, timeout: float) -> tuple[list[str], list[tuple[Any, ...]]]:
     import psycopg
 
     if first == "PRAGMA":
@@ -94,7 +115,7 @@ def _postgres(store: Store, query: str, first: str) -> tuple[list[str], list[tup
         conn.read_only = True  # the next transaction: BEGIN READ ONLY
         try:
             with conn.cursor() as cur:
-                cur.execute(f"SET LOCAL statement_timeout = {POSTGRES_TIMEOUT_MS}")
+                cur.execute(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
                 cur.execute(query, binary=True)  # binary: the extended protocol, one statement only
                 headers = [d.name for d in cur.description or []]
                 rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
@@ -106,7 +127,7 @@ def _postgres(store: Store, query: str, first: str) -> tuple[list[str], list[tup
             if "multiple commands" in message:
                 raise KBError("kb sql is read-only and runs one statement at a time; drop the ';' and what follows") from None
             if isinstance(exc, psycopg.errors.QueryCanceled):
-                raise KBError(f"SQL stopped: it ran longer than {POSTGRES_TIMEOUT_MS // 1000} s") from None
+                raise _stopped(timeout) from None
             raise KBError(f"SQL failed: {message}") from None
         finally:
             conn.rollback()

@@ -177,3 +177,24 @@ def test_a_failing_command_removes_a_new_database_but_never_one_written_to_since
     assert made.path.is_file()  # someone else's now: kept
     again = create(tmp_path / "made.sqlite", build)
     assert again is None  # it exists: the other process's database is opened, not replaced
+
+
+def test_a_new_database_in_wal_mode_written_to_since_is_kept(tmp_path: Path) -> None:
+    # in write-ahead-log mode SQLite need not bump the change counter: the size and time of the file tell
+    def build(path: Path) -> None:
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE t (x)")
+        conn.commit()
+        conn.close()
+
+    made = create(tmp_path / "wal.sqlite", build)
+    assert isinstance(made, Made)
+    time.sleep(0.01)
+    conn = sqlite3.connect(made.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
+    conn.commit()
+    conn.close()  # the last connection checkpoints the log into the file
+    discard(made)
+    assert made.path.is_file() and count(made.path, "SELECT count(*) FROM t") == 1000

@@ -87,3 +87,42 @@ def test_ctrl_c_during_a_load_writes_nothing(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM fact WHERE note IS NULL AND value > 600 AND value < 630 "
                             "AND entity = 'h100-sxm' AND property = 'tdp' AND value != 700").fetchone()[0] == 0
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "line 3: the template ran longer than 2 s"),
+    ("{{ (7**100000000) > 1 }}", "line 3: 7 ** 100000000 is too large (a template's integer powers stay under "
+                                 "100000 bits; write a float, e.g. 7.0 ** 100000000)"),
+    ("{{ 2**(10**11) }}", "line 3: 2 ** 100000000000 is too large"),
+    ("{{ 'a'*10**10 }}", "line 3: repeating a str 10000000000 times is too long"),
+    ("{{ [0] * 10**9 }}", "line 3: repeating a list 1000000000 times is too long"),
+    ("{{ 'x'.ljust(10**10) }}", "line 3: the template needed more than 2 GB of memory"),
+    ("{% for i in range(100000) %}{{ 'a' * 1000 }}{% endfor %}", "the output is longer than 20000000 characters"),
+])
+def test_a_template_cannot_hang_or_exhaust_memory(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  body: str, message: str) -> None:
+    import kb.report.limits
+
+    monkeypatch.setattr(kb.report.limits, "SECONDS", 2.0)
+    (root / "templates").mkdir(exist_ok=True)
+    (root / "templates" / "costly.md.j2").write_text("{# costly #}\nline 2\n" + body + "\n", encoding="utf-8")
+    kb = KB(root, tmp_path / "kb.sqlite")
+    for args in (("render", "costly", "-o", str(tmp_path / "out.md")), ("check",)):
+        started = time.monotonic()
+        r = kb(*args)
+        assert r.exit_code == 1 and time.monotonic() - started < 30
+        line, _, text = message.rpartition(": ") if message.startswith("line") else ("", "", message)
+        assert text in r.output and (f"template costly, {line}" if line else "template costly") in r.output, r.output
+        assert "Traceback" not in r.output
+    assert not (tmp_path / "out.md").exists()
+
+
+def test_a_templates_ordinary_arithmetic_still_works(root: Path, tmp_path: Path) -> None:
+    (root / "templates").mkdir(exist_ok=True)
+    (root / "templates" / "fine.md.j2").write_text(
+        "{# fine #}\n{{ 2 ** 10 }} {{ 10 ** 300 > 1 }} {{ 2.0 ** 2000 > 1 if false else 'f' }} {{ 'ab' * 3 }} "
+        "{{ ([1] * 3) | length }} {{ 3 * 4 }}\n", encoding="utf-8")
+    r = KB(root, tmp_path / "kb.sqlite")("render", "fine")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("1024 True f ababab 3 12\n")

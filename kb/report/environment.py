@@ -81,7 +81,16 @@ def environment(project: Project, ctx: RenderContext, search: list[Path]) -> Any
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(
+    from .limits import check_binop
+
+    class BoundedEnvironment(SandboxedEnvironment):
+        intercepted_binops = frozenset(["**", "*"])  # see kb.report.limits
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            check_binop(operator, left, right)
+            return super().call_binop(context, operator, left, right)
+
+    env = BoundedEnvironment(
         loader=FileSystemLoader([str(p) for p in search]),
         undefined=StrictUndefined,
         autoescape=False,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import Leaf, QNode, Result
 from ..errors import KBError, TemplateError
 from ..numfmt import claim_text
+from . import limits
 from .derivation import SECTION, computed_note, leaves
 from .footnotes import Footnotes, claim_note, competing_note, join_marks
 from .printed import TOKEN, Page, Printed
@@ -218,7 +219,8 @@ def render(project: Project, template: Template, scenario: str | None = None) ->
     env = environment(project, ctx, [template.path.parent])
     where = template.name if is_shipped_folder(project, template) else str(template.path)
     try:
-        raw = env.get_template(template.path.name).render()
+        with limits.bounded():
+            raw = limits.stream(env.get_template(template.path.name).generate())
         body = ctx.resolve(raw).rstrip("\n") + "\n"
         if "\x00" in body:
             raise KBError("a number's text was cut or changed by a filter; print q() and fact() results whole")

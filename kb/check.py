@@ -33,7 +33,7 @@ TAMPERED = "the database was changed outside kb: restore it from a backup or an 
 
 def check_integrity(store: Store) -> list[Problem]:
     """Rows changed in place and append-only triggers removed: see :mod:`kb.integrity`."""
-    from .integrity import changed_events, changed_facts, missing_triggers
+    from .integrity import changed_events, changed_facts, missing_triggers, vocabulary_changes
 
     problems = [Problem("missing-trigger", "database", f"trigger {name} is missing or disabled, so rows can be "
                         "changed in place; `kb check --repair-triggers` restores it") for name in missing_triggers(store)]
@@ -43,6 +43,9 @@ def check_integrity(store: Store) -> list[Problem]:
                                 f"{what}; {TAMPERED}"))
     for eid, what in sorted(changed_events(store).items()):
         problems.append(Problem("tampered", f"event {eid}", f"{what}; {TAMPERED}"))
+    for name, what in sorted(vocabulary_changes(store).items()):
+        problems.append(Problem("vocabulary-changed", f"property {name}", f"{what}: it was changed outside kb; "
+                                "`kb check --repair-triggers` restores it from the schema files"))
     return problems
 
 

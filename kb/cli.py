@@ -121,9 +121,22 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
     click.echo(visible(message), err=err, nl=nl)
 
 
+def _finite(data: Any) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: a number that is not finite is written as null."""
+    import math
+
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
 def emit_json(data: Any) -> None:
     """JSON, written as it is: it escapes control characters itself."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    click.echo(json.dumps(_finite(data), indent=2, ensure_ascii=False, default=str, allow_nan=False))
 
 
 @click.group(cls=KBGroup)
@@ -147,11 +160,15 @@ from . import cli_browse, cli_claims, cli_facts, cli_import, cli_query, cli_rend
 
 
 def main() -> None:
+    import logging
     import warnings
 
     # numpy's RuntimeWarnings (an overflow at a corner, a NaN in a sample) are handled by the engine, which
     # says what went wrong in one line; the warnings themselves would only add lines to stderr
     warnings.simplefilter("ignore", RuntimeWarning)
+    # psycopg logs a warning when it closes a pipeline that failed ("error ignored terminating ..."): the
+    # failure itself is reported in one line; the log would add another
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     cli(prog_name="kb")
 
 

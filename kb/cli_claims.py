@@ -234,7 +234,8 @@ def properties(project: Project, as_json: bool) -> None:
 @cli.command()
 @click.option("--strict", is_flag=True, help="Warnings (claims that disagree) count as problems: exit 1.")
 @click.option("--repair-triggers", is_flag=True,
-              help="First re-create the append-only and search triggers that were removed or disabled.")
+              help="First re-create the append-only and search triggers that were removed or disabled, and restore "
+              "properties changed in the database from the schema files.")
 @pass_project
 def check(project: Project, strict: bool, repair_triggers: bool) -> None:
     """Validate everything and list every problem; exit 1 if there is any. Claims that disagree are warnings.
@@ -248,9 +249,15 @@ def check(project: Project, strict: bool, repair_triggers: bool) -> None:
 
     if repair_triggers:
         from .integrity import repair_triggers as repair
+        from .integrity import resync_vocabulary, vocabulary_changes
 
         restored = repair(project.store)
         echo(f"Restored {len(restored)} trigger(s): {', '.join(restored)}." if restored else "No trigger was missing.")
+        changed = vocabulary_changes(project.store)
+        if changed:
+            resync_vocabulary(project.store)
+            echo(f"Restored {len(changed)} propert{'y' if len(changed) == 1 else 'ies'} from the schema files: "
+                 f"{', '.join(sorted(changed))}.")
     problems = check_all(project)
     warnings = conflict_warnings(project.store)
     for p in problems:
@@ -277,8 +284,9 @@ def sql(project: Project, query: str, as_json: bool, timeout: float) -> None:
 
     project.store  # noqa: B018  (creates the database on first use)
     headers, rows = read_only_query(project.store, query, timeout)
-    if as_json:
-        emit_json([dict(zip(headers, r)) for r in rows])
+    if as_json:  # a repeated column name (SELECT 1 AS a, 2 AS a) keeps both: a, a_2
+        keys = [h if headers.index(h) == i else f"{h}_{headers[:i + 1].count(h)}" for i, h in enumerate(headers)]
+        emit_json([dict(zip(keys, r)) for r in rows])
     else:
         echo(table(headers, rows, max_width=80) if headers else "No rows.")
 

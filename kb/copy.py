@@ -42,14 +42,15 @@ def open_engine(target: str, *, read_only: bool) -> Any:
     return db.engine_for(path)
 
 
-def _is_empty(conn: Any) -> bool:
+def _held(conn: Any) -> str:
+    """What a target already holds ("" if nothing): rows in any of kb's tables (the vocabulary, synced when a
+    command opened it, counts too: a copy brings its own)."""
     from sqlalchemy import inspect
 
     names = set(inspect(conn).get_table_names())
-    if "fact" not in names:
-        return True
-    return bool(conn.exec_driver_sql("SELECT COUNT(*) FROM fact").scalar() == 0
-                and conn.exec_driver_sql("SELECT COUNT(*) FROM source").scalar() == 0)
+    held = [f"{n} {t} rows" for t in TABLES if t in names and t != "_kb_meta"
+            and (n := conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar())]
+    return ", ".join(held[:3])
 
 
 def _rows(conn: Any, name: str, table: Any) -> Iterator[list[dict[str, Any]]]:
@@ -70,53 +71,70 @@ def _rows(conn: Any, name: str, table: Any) -> Iterator[list[dict[str, Any]]]:
 
 
 def copy(source: str, target: str) -> dict[str, int]:
-    """Copy the database ``source`` (a path or URL) into the empty database ``target``; rows per table."""
-    if not is_url(target):
-        path = Path(target).expanduser().resolve()
-        if path.exists() and (not path.is_file() or path.stat().st_size > 0):
+    """Copy the database ``source`` (a path or URL) into the empty database ``target``; rows per table. A new
+    SQLite file is made whole beside its path and linked into place (:mod:`kb.creation`): a copy that fails or
+    is killed leaves none."""
+    from sqlalchemy import inspect
+
+    from . import creation, db
+
+    where = shown(target) if is_url(target) else target
+    path = None if is_url(target) else Path(target).expanduser().resolve()
+    if path is not None:
+        creation.check_path(path)
+        if not creation.is_new(path):
             raise KBError(f"kb copy --to {target!r}: the file exists; copy into a new SQLite file")
     src = open_engine(source, read_only=True)
-    created = not is_url(target) and not Path(target).expanduser().exists()
     try:
-        dst = open_engine(target, read_only=False)
-    except BaseException:
-        if created:
-            Path(target).expanduser().unlink(missing_ok=True)
-        raise
+        with src.connect() as s:
+            if "fact" not in inspect(s).get_table_names():
+                raise KBError(f"kb copy: {shown(source) if is_url(source) else source} holds no knowledge base "
+                              "(no fact table)")
+        if path is None:
+            dst = open_engine(target, read_only=False)
+            try:
+                return _copy_rows(src, dst, where)
+            finally:
+                dst.dispose()
+        counts: dict[str, int] = {}
+
+        def build(tmp: Path) -> None:
+            dst = db.engine_for(tmp)
+            try:
+                counts.update(_copy_rows(src, dst, where))
+            finally:
+                dst.dispose()
+
+        if creation.create(path, build) is None:
+            raise KBError(f"kb copy --to {target!r}: another command made this file meanwhile; copy into a new one")
+        return counts
+    finally:
+        src.dispose()
+
+
+def _copy_rows(src: Any, dst: Any, where: str) -> dict[str, int]:
+    """Every row of every table from ``src`` into the empty ``dst``, in one transaction on ``dst``."""
     from .models import tables as kb_tables
 
     tables = kb_tables()
     counts: dict[str, int] = {}
-    try:
-        with src.connect() as s, dst.begin() as d:
-            from sqlalchemy import inspect
-
-            if "fact" not in inspect(s).get_table_names():
-                raise KBError(f"kb copy: {shown(source) if is_url(source) else source} holds no knowledge base "
-                              "(no fact table)")
-            if not _is_empty(d):
-                raise KBError(f"kb copy --to {shown(target) if is_url(target) else target}: the target already holds a "
-                              "knowledge base; copy into an empty database")
-            if d.dialect.name != "postgresql":  # PostgreSQL's foreign keys are declared deferred
-                d.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")  # DDL first
-                d.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # checked at commit, as a load's are
-            for name in TABLES:
-                table = tables[name]
-                n = 0
-                for batch in _rows(s, name, table):
-                    d.execute(table.insert(), batch)
-                    n += len(batch)
-                counts[name] = n
-            if d.dialect.name == "postgresql" and counts.get("render_number"):
-                for name in ("render_number", "render_input"):
-                    d.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                                      f"(SELECT coalesce(max(id), 1) FROM {name}))")
-    except BaseException:
-        dst.dispose()
-        if created:
-            Path(target).expanduser().unlink(missing_ok=True)
-        raise
-    finally:
-        src.dispose()
-    dst.dispose()
+    with src.connect() as s, dst.begin() as d:
+        held = _held(d)
+        if held:
+            raise KBError(f"kb copy --to {where}: the target already holds a knowledge base ({held}); copy into an "
+                          "empty database")
+        if d.dialect.name != "postgresql":  # PostgreSQL's foreign keys are declared deferred
+            d.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")  # DDL first
+            d.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # checked at commit, as a load's are
+        for name in TABLES:
+            table = tables[name]
+            n = 0
+            for batch in _rows(s, name, table):
+                d.execute(table.insert(), batch)
+                n += len(batch)
+            counts[name] = n
+        if d.dialect.name == "postgresql" and counts.get("render_number"):
+            for name in ("render_number", "render_input"):
+                d.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                                  f"(SELECT coalesce(max(id), 1) FROM {name}))")
     return counts

@@ -109,3 +109,35 @@ def repair_triggers(store: Store) -> list[str]:
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")  # a disabled one
             conn.exec_driver_sql(_expected(conn)[name])
     return restored
+
+
+_VOCABULARY_FIELDS = ("unit", "dimension", "si_unit", "description", "plausible", "plausible_low", "plausible_high",
+                      "scopes")
+
+
+def vocabulary_changes(store: Store) -> dict[str, str]:
+    """Properties whose stored declaration differs from the schema files' (a row updated or deleted in the
+    shared database): name -> what differs. A fact file's re-declaration (origin ``facts``) is its own layer."""
+    from .vocabulary import read_properties, vocabulary_files
+
+    declared = read_properties(vocabulary_files(store.root))
+    stored = {r["name"]: r for r in store.sql("SELECT * FROM property")}
+    out = {}
+    for name, row in declared.items():
+        have = stored.get(name)
+        if have is None:
+            out[name] = "it is missing from the database"
+        elif have["origin"] not in ("facts",):
+            diff = next((k for k in _VOCABULARY_FIELDS if (row.get(k) or None) != (have.get(k) or None)), None)
+            if diff:
+                out[name] = f"its {diff} is {have.get(diff)!r} in the database, {row.get(diff)!r} in the schema files"
+    return out
+
+
+def resync_vocabulary(store: Store) -> None:
+    """Mirror the schema files into the database again, whatever it holds (see ``kb check --repair-triggers``)."""
+    from .vocabulary import sync_properties
+
+    with store.engine.begin() as conn:
+        db.run(conn, "DELETE FROM _kb_meta WHERE key = 'properties_sha256'")
+    sync_properties(store, store.root)

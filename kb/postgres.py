@@ -17,6 +17,7 @@ from .errors import KBError
 
 PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 LOCK_ID = 0x6B62  # 'kb': the advisory lock a command holds while it opens (migrates, syncs, loads) the store
+LOCK_WAIT = 60.0  # seconds a command waits for it
 APPEND_ONLY = ("fact", "event", "entity_alias", "source", "entity")  # the tables whose rows are never changed
 
 
@@ -33,33 +34,67 @@ def engine_url(url: str) -> str:
 
 
 def shown(url: str) -> str:
-    """A URL fit for a message: no password."""
-    from sqlalchemy.engine import make_url
+    """A URL fit for a message: no password, neither ``USER:PASSWORD@`` (even one holding an unescaped ``@``)
+    nor a ``password=`` parameter."""
+    _scheme, _, rest = url.partition("://")
+    at = rest.rfind("@")
+    user, tail = (rest[:at], rest[at + 1:]) if at >= 0 else ("", rest)
+    if ":" in user:
+        user = user.split(":", 1)[0] + ":***"
+    base, question, query = tail.partition("?")
+    params = [p for p in query.split("&") if p and not p.lower().startswith("password=")] if question else []
+    return "postgresql://" + (f"{user}@" if at >= 0 else "") + base + ("?" + "&".join(params) if params else "")
 
-    try:
-        return make_url(engine_url(url)).render_as_string(hide_password=True).replace("postgresql+psycopg://", "postgresql://")
-    except Exception:  # a URL SQLAlchemy cannot read: say it as given, minus anything after '@'
-        return url.split("@")[-1]
+
+CONNECT_TIMEOUT = 10  # seconds to reach the server, unless the URL gives connect_timeout
 
 
 def engine(url: str) -> Any:
     """An engine for the PostgreSQL database at ``url``, connected once to say plainly if it cannot be."""
     from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
 
+    if url.partition("://")[2].partition("?")[0].count("@") > 1:  # the driver would echo part of the password
+        raise KBError(f"--db {shown(url)}: the URL has more than one '@'; escape an @ in the password as %40")
     try:
-        eng = create_engine(engine_url(url), pool_pre_ping=True)
+        parsed = make_url(engine_url(url))
+        parsed.port  # noqa: B018  (a port that is not a number fails here)
+    except Exception:  # noqa: BLE001  (SQLAlchemy's parser raises ValueError, ArgumentError, ...)
+        raise KBError(f"--db {shown(url)}: not a PostgreSQL URL kb can read; write postgresql://USER@HOST:PORT/NAME "
+                      "(escape @, : and / in a password as %40, %3A and %2F)") from None
+    if not parsed.database and "dbname" not in parsed.query:
+        raise KBError(f"--db {shown(url)}: the URL names no database; write postgresql://USER@HOST:PORT/NAME")
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+    try:
+        eng = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         with eng.connect():
             pass
     except Exception as exc:
-        raise KBError(f"cannot connect to {shown(url)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise KBError(f"cannot connect to {shown(url)}: {_reason(exc)}") from None
     return eng
+
+
+def _reason(exc: BaseException) -> str:
+    """The server's or the driver's own words, without SQLAlchemy's wrapping: ``connection failed: ...``."""
+    detail = getattr(exc, "orig", None) or exc
+    text = " ".join(str(detail).split()) if str(detail) else type(detail).__name__
+    return text[:300]
 
 
 @contextmanager
 def exclusive(eng: Any) -> Iterator[None]:
     """Hold kb's advisory lock on this database (other kb commands opening it wait) for the block."""
+    import time
+
     with eng.connect() as conn:
-        conn.exec_driver_sql(f"SELECT pg_advisory_lock({LOCK_ID})")
+        waited = time.monotonic() + LOCK_WAIT
+        while not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({LOCK_ID})").scalar():
+            conn.commit()
+            if time.monotonic() > waited:
+                raise KBError(f"another kb command (or a session holding pg_advisory_lock({LOCK_ID})) has kept "
+                              f"{shown(eng.url.render_as_string(hide_password=True))} locked for {LOCK_WAIT:g} s; "
+                              "try again when it is done")
+            time.sleep(0.1)
         conn.commit()
         try:
             yield
@@ -169,6 +204,28 @@ MIGRATIONS: list[tuple[str, Callable[[Any], None]]] = [
 ]
 
 
+def holds_nothing(eng: Any) -> bool:
+    """Whether a migrated database holds no knowledge base yet: no load has committed (each writes the
+    ``last_write`` marker) and there are no facts (one copied or made by an older kb may lack the marker)."""
+    with eng.connect() as conn:
+        return conn.exec_driver_sql("SELECT NOT EXISTS (SELECT 1 FROM _kb_meta WHERE key = 'last_write') "
+                                    "AND NOT EXISTS (SELECT 1 FROM fact)").scalar() is True
+
+
+def _refuse_foreign_tables(conn: Any) -> None:
+    """A database whose tables kb did not make (another application's ``event`` or ``source``) is refused
+    before anything is created, so nothing of theirs is ever changed or dropped."""
+    from .models import tables
+
+    ours = [*tables(), "_kb_migrations"]
+    found = [r[0] for r in conn.exec_driver_sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+        "AND table_name = ANY(%s) ORDER BY table_name", (ours,)).all()]
+    if found:
+        raise KBError(f"the database already has tables kb did not make ({', '.join(found)}); give kb an empty "
+                      "database (createdb NAME) or a schema of its own (?options=-csearch_path%3DNAME)")
+
+
 def drop_schema(eng: Any) -> None:
     """Remove what creating a knowledge base here made (its creation failed: nothing half-made stays)."""
     from .models import tables
@@ -187,6 +244,7 @@ def migrate(eng: Any) -> list[str]:
     with eng.begin() as conn:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_ID + 1})")  # `kb copy` migrates outside `exclusive`
         if conn.exec_driver_sql("SELECT to_regclass('_kb_migrations')").scalar() is None:
+            _refuse_foreign_tables(conn)
             _migrations_table(conn)  # creating needs the CREATE privilege; an analyst's role has none
         done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _kb_migrations")}
         for name, step in MIGRATIONS:

@@ -78,12 +78,14 @@ class Project:
         if self.db_url:
             from sqlalchemy import inspect
 
-            from .postgres import engine
+            from .postgres import engine, holds_nothing
 
             eng = engine(self.db_url)
             try:
                 with eng.connect() as conn:
-                    return "_kb_migrations" not in inspect(conn).get_table_names()
+                    if "_kb_migrations" not in inspect(conn).get_table_names():
+                        return True
+                return holds_nothing(eng)  # a schema whose first load never committed
             finally:
                 eng.dispose()
         return not self.db_path.exists()

@@ -33,7 +33,7 @@ MAX_WORDS = 32  # distinct words a search may require (each is a phrase FTS5 mat
 def _terms(text: str) -> list[tuple[str, bool]]:
     """The distinct words searched for (a repeat, in any case, counts once): each without its trailing ``*``,
     and whether it had one (a prefix)."""
-    words = [(w.rstrip("*"), w.endswith("*")) for w in _WORD.findall(text or "") if re.search(r"\w", w.rstrip("*"))]
+    words = [(w.rstrip("*"), w.endswith("*")) for w in _WORD.findall(text or "") if re.search(r"[^\W_]", w.rstrip("*"))]
     first: dict[tuple[str, bool], tuple[str, bool]] = {}
     for core, prefix in words:
         first.setdefault((core.casefold(), prefix), (core, prefix))
@@ -103,7 +103,7 @@ def search(store: Store, text: str, limit: int = 20) -> Found:
         entity_rows = store.sql(*sql.entities(pool))
         source_rows = store.sql(*sql.sources(limit))
     except Exception as exc:  # the query is built from phrases; a failure here is the index's, said plainly
-        raise KBError(f"kb search failed: {exc}") from None
+        raise KBError(f"kb search failed: {(str(getattr(exc, 'orig', None) or exc).splitlines() or ['?'])[0]}") from None
     entities = store.entities()
     extra: dict[str, list[str]] = {}  # names recorded after an entity (an import's), by entity
     for row in store.sql("SELECT entity, alias FROM entity_alias ORDER BY recorded_at, alias"):

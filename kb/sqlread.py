@@ -116,7 +116,7 @@ def _postgres(store: Store, query: str, first: str, timeout: float) -> tuple[lis
         try:
             with conn.cursor() as cur:
                 cur.execute(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
-                cur.execute(query, binary=True)  # binary: the extended protocol, one statement only
+                cur.execute(query, prepare=True)  # prepared: the extended protocol, one statement only
                 headers = [d.name for d in cur.description or []]
                 rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
             return headers, rows

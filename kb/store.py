@@ -81,14 +81,16 @@ class Store:
         engine = postgres.engine(url)
         try:
             with postgres.exclusive(engine):  # a command opening it at the same time waits, then finds it made
-                fresh = "pg_001_schema" in postgres.migrate(engine)
+                schema_made = "pg_001_schema" in postgres.migrate(engine)
                 try:
                     store = cls(engine, root, None, url=url)
                     sync_properties(store, root)
-                    if fresh and load_shipped and (root / "facts").is_dir():
+                    # new, or made by a command that was killed or failed before its first load committed
+                    # (a load's commit writes the last_write marker): it gets the shipped facts now
+                    if load_shipped and (root / "facts").is_dir() and postgres.holds_nothing(engine):
                         load_paths(store, [root / "facts"], root=root)
                 except BaseException:
-                    if fresh:
+                    if schema_made:
                         postgres.drop_schema(engine)  # as a new SQLite file is removed: nothing half-made stays
                     raise
         except BaseException:

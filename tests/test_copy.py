@@ -172,7 +172,9 @@ def test_an_analyst_role_writes_claims_but_cannot_rewrite_history(pg_url: str) -
         assert run_url(as_analyst, "stale").exit_code == 0
         with psycopg.connect(as_analyst, autocommit=True) as conn:
             for statement in ("UPDATE fact SET value = 1", "DROP TRIGGER fact_append_only ON fact",
-                              "ALTER TABLE fact DISABLE TRIGGER ALL", "DELETE FROM event", "TRUNCATE fact CASCADE"):
+                              "ALTER TABLE fact DISABLE TRIGGER ALL", "DELETE FROM event", "TRUNCATE fact CASCADE",
+                              "UPDATE property SET plausible_low = 800 WHERE name = 'tdp'", "DELETE FROM property",
+                              "UPDATE source SET url = 'https://evil.example/'"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(statement)
     finally:

@@ -123,3 +123,17 @@ def test_names_with_invisible_characters_are_refused(shipped_kb: KB, db: Path | 
     path.write_text('aliases:\n  - {alias: "H100\\u200b", entity: h100-sxm}\n', encoding="utf-8")
     r = shipped_kb("load", str(path))
     assert f"{path}:2: alias 'H100\\u200b' holds U+200B (zero width space)" in assert_clean_error(r)
+
+
+def test_a_vocabulary_changed_in_the_database_is_found_and_restored(shipped_kb: KB, db: Path | str) -> None:
+    shipped_kb("facts")
+    raw(db, "UPDATE property SET plausible_low = 800, plausible_high = 900 WHERE name = 'tdp'",
+        "DELETE FROM property WHERE name = 'memory_size' AND name NOT IN (SELECT property FROM fact)")
+    out = shipped_kb("check").stdout
+    assert "property tdp: [vocabulary-changed] its plausible_low is 800.0 in the database" in out, out
+    r = shipped_kb("check", "--repair-triggers")
+    assert "Restored 1 property from the schema files: tdp." in r.stdout or \
+        "Restored 2 properties from the schema files: memory_size, tdp." in r.stdout, r.stdout
+    assert "[vocabulary-changed]" not in shipped_kb("check").stdout
+    r = shipped_kb("add", "fact", "h100-sxm", "tdp", "703", "W", "--source", "nvidia-h100-product-page")
+    assert r.exit_code == 0, r.output  # 703 W is plausible again

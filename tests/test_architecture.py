@@ -45,8 +45,11 @@ def test_only_cli_modules_import_click(path):
 
 def test_one_jinja_environment():
     """Exactly one module builds a Jinja environment (the sandboxed, strict one)."""
-    builders = [p.relative_to(KB_DIR) for p in KB_DIR.rglob("*.py") if "SandboxedEnvironment(" in p.read_text()]
+    import re
+
+    builders = [p.relative_to(KB_DIR) for p in KB_DIR.rglob("*.py") if re.search(r"Environment\b", p.read_text())]
     assert [str(p) for p in builders] == ["report/environment.py"]
+    assert "BoundedEnvironment(SandboxedEnvironment)" in (KB_DIR / "report" / "environment.py").read_text()
 
 
 def walk(command: click.Command, path: str = "kb"):

@@ -10,7 +10,7 @@ from . import units
 from .claims import is_active, normalise_text, quote_in_text
 from .errors import KBError
 from .numfmt import claim_text
-from .yamlio import read_text
+from .yamlio import read_text, source_text
 
 if TYPE_CHECKING:
     from .definitions import Catalog, ScenarioDef
@@ -59,7 +59,11 @@ def check_facts(store: Store) -> list[Problem]:
     texts: dict[str, str | None] = {}
     for sid, src in sources.items():
         if src["text_path"]:
-            path = store.root / src["text_path"]
+            try:
+                path = source_text(store.root, src["text_path"], f"source {sid}")
+            except KBError as exc:
+                problems.append(Problem(exc.slug, exc.where or f"source {sid}", exc.message))
+                continue
             if path.is_file():
                 try:
                     texts[sid] = normalise_text(read_text(path, src["text_path"]))
@@ -179,7 +183,10 @@ def check_catalog(project: Project) -> list[Problem]:
                 if b.source not in sources:
                     problems.append(Problem("unknown-source", b.where, f"source {b.source!r} is not recorded"))
                 elif b.quote and (text_path := sources[b.source]["text_path"]):
-                    path = store.root / text_path
+                    try:
+                        path = source_text(store.root, text_path, f"source {b.source}")
+                    except KBError:
+                        continue  # reported with the source
                     if path.is_file() and not quote_in_text(b.quote, read_text(path)):
                         problems.append(Problem("quote-not-in-source", b.where, f"quote {b.quote[:60]!r} is not in the source text"))
         bound = _check_bindings(project, catalog, scenario)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
@@ -104,6 +105,10 @@ def build_fact(spec: Mapping[str, Any], properties: Mapping[str, PropertyRow], r
         raise KBError(f"a value for {prop_name} of {value.text} with no unit reads as a fraction "
                       f"({value.point * 100:g}%); give the unit '%', or write a fraction such as 0.4")
     factor = units.si_factor(unit)
+
+    if not all(math.isfinite(x * factor) for x in (value.point, value.low or 0.0, value.high or 0.0)):
+        raise ValueSyntaxError(f"a value for {prop_name} of {value.text} {unit}".rstrip() + " is out of range: in SI "
+                               "units it is not a finite number")
     as_of, precision = parse_date(spec.get("as_of"), "as_of")
     row: FactRow = {
         "id": "",

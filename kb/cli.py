@@ -82,7 +82,7 @@ class UnitType(click.ParamType):  # type: ignore[type-arg]
         from . import units
 
         try:
-            units.parse_unit(str(value))
+            units.si_factor(str(value).strip())  # parses it, and refuses one whose size overflows
         except KBError as exc:
             self.fail(exc.message, param, ctx)
         return "" if str(value).strip() in ("", "1") else str(value).strip()

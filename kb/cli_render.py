@@ -130,7 +130,8 @@ def stale(project: Project) -> None:
     broken: list[tuple[str, str]] = []
     found = manifest.stale(project, broken)
     for name in manifest.orphans(project):
-        echo(f"note: {name}: the template is gone; its recorded renders cannot be checked", err=True)
+        echo(f"note: {name}: the template is gone (or not under the project folder); its recorded renders cannot "
+             "be checked", err=True)
     for d in found:
         _print_drift(d.render["template"] + (f" [{d.render['scenario']}]" if d.render["scenario"] else ""), d)
     for label, error in broken:

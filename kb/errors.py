@@ -5,6 +5,20 @@ Every message is one line that says what is wrong, where, and how to fix it.
 
 from __future__ import annotations
 
+QUOTED = 200  # characters of a bad value an error message quotes
+
+
+def shorten(message: str) -> str:
+    """A message whose quoted values (``'...'`` or ``"..."``, as ``repr`` writes them) are at most
+    :data:`QUOTED` characters each: a 10 MB value in a file is named, not printed."""
+    import re
+
+    def cut(m: re.Match[str]) -> str:
+        q, body = m.group(1), m.group(2)
+        return f"{q}{body[:QUOTED - 3]}...{q} ({len(body)} characters)"
+
+    return re.sub(r"(['\"])([^'\"\n]{%d,})\1" % (QUOTED + 1), cut, message)
+
 
 class KBError(Exception):
     """Base class of every error the knowledge base raises on purpose."""
@@ -12,9 +26,9 @@ class KBError(Exception):
     slug = "error"
 
     def __init__(self, message: str, *, where: str | None = None) -> None:
-        self.message = message
+        self.message = shorten(message)
         self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
+        super().__init__(f"{where}: {self.message}" if where else self.message)
 
     def at(self, where: str) -> KBError:
         """The same error, located at ``where`` (a file and line, a query and term)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import claims, db
 from .errors import AppendOnlyError, ConflictError, FileFormatError, KBError, NotFoundError, TamperedError, UnitError
 from .values import now_stamp, parse_date, parse_timestamp
-from .yamlio import Fields, YMap, read_text, read_yaml, ymap
+from .yamlio import Fields, YMap, read_text, read_yaml, source_text, ymap
 
 if TYPE_CHECKING:
     from .store import Store
@@ -189,6 +189,8 @@ class _Pending:
                 except KBError as exc:
                     raise exc.at(f.at(key)) from None
         _check_slug(row["id"], "source", f.at("id"))
+        if row["text_path"] and self.store.root is not None:
+            source_text(Path(self.store.root), row["text_path"], f.at("text"))
         if row["id"] in self.sources:
             self._same_or_conflict("source", row, self.sources[row["id"]], f.at("id"))
             return
@@ -324,7 +326,7 @@ class _Pending:
         src = self.sources.get(row["source"]) or {}
         if not row["quote"] or not src.get("text_path") or self.store.root is None:
             return
-        path = Path(self.store.root) / src["text_path"]
+        path = source_text(Path(self.store.root), src["text_path"], where)
         if not path.is_file():
             return  # `kb check` reports the missing text
         if path not in self._texts:

@@ -33,6 +33,14 @@ def _normalise(unit: str) -> str:
     return "" if text in ("", "1") else text
 
 
+MAX_UNIT_LENGTH = 100
+MAX_EXPONENT = 12  # m^2, s^-1, ... (a power like 2000000000 would take pint minutes and overflow)
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_unit(unit: str) -> Any:
     """A pint Unit for ``unit``; ``""`` or ``"1"`` is dimensionless."""
@@ -41,7 +49,17 @@ def parse_unit(unit: str) -> Any:
     if not text:
         return ureg.dimensionless
     if not re.fullmatch(r"[A-Za-zµ_%0-9 ./*^()\-+]+", text):
-        raise UnitError(f"unit {unit!r} does not parse; use names from schema/units.txt, e.g. 'TFLOP/s'")
+        raise UnitError(f"unit {_quoted(unit)} does not parse; use names from schema/units.txt, e.g. 'TFLOP/s'")
+    if len(text) > MAX_UNIT_LENGTH:
+        raise UnitError(f"unit {_quoted(unit)} is longer than {MAX_UNIT_LENGTH} characters")
+    for power in re.findall(r"(?:\^|\*\*)\s*\(?\s*[-+]?\s*([0-9.eE]+)", text):
+        try:
+            big = abs(float(power)) > MAX_EXPONENT
+        except ValueError:
+            big = False
+        if big:
+            raise UnitError(f"unit {_quoted(unit)}: the power {power} is larger than {MAX_EXPONENT} (units are "
+                            "written like 'm^2' or 's^-1')")
     try:
         return ureg.parse_units(text)
     except Exception as exc:  # pint raises several unrelated exception types here
@@ -71,8 +89,16 @@ def dimension_of(quantity: Any) -> str:
 @functools.lru_cache(maxsize=4096)
 def si_factor(unit: str) -> float:
     """Multiply a value in ``unit`` by this to get SI base units."""
+    import math
+
     ureg = registry()
-    return float(ureg.Quantity(1.0, parse_unit(unit)).to_base_units().magnitude)
+    try:
+        factor = float(ureg.Quantity(1.0, parse_unit(unit)).to_base_units().magnitude)
+    except (OverflowError, ZeroDivisionError, MemoryError):
+        factor = math.inf
+    if not math.isfinite(factor) or factor == 0:
+        raise UnitError(f"unit {_quoted(unit)} is out of range (its size in SI units is not a finite number)")
+    return factor
 
 
 @functools.lru_cache(maxsize=4096)

@@ -84,10 +84,40 @@ def _convert(node: Any, where: str, seen: tuple[int, ...] = (), budget: _Budget 
     raise FileFormatError(f"unsupported YAML node {type(node).__name__}", where=where)
 
 
+MAX_TEXT_BYTES = 64 << 20  # a template, a fact file: read whole, so bounded
+MAX_SOURCE_TEXT = 64 << 20  # a source's text (quotes are checked against it)
+
+
+def source_text(root: Path, text_path: str, where: str | None = None) -> Path:
+    """The file a source's ``text:`` names: a path under the project folder (``facts/texts/...``), never
+    ``/etc/passwd`` or ``../elsewhere``."""
+    path = root / text_path
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the path
+        inside = False
+    if not inside:
+        shown = text_path if len(text_path) <= 100 else text_path[:97] + "..."
+        raise FileFormatError(f"source text {shown!r} is not a file under the project folder; put it under it "
+                              "(e.g. facts/texts/) and name it relative to the project", where=where)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return path  # not there (yet): `kb check` reports a missing text
+    if size > MAX_SOURCE_TEXT:
+        raise FileFormatError(f"source text {text_path!r} is larger than "
+                              + (f"{MAX_SOURCE_TEXT >> 20} MB" if MAX_SOURCE_TEXT >= 1 << 20 else f"{MAX_SOURCE_TEXT} bytes"),
+                              where=where)
+    return path
+
+
 def read_text(path: Path, where: str | None = None) -> str:
-    """A text file's contents; unreadable or not UTF-8 is a FileFormatError naming the file (and line)."""
+    """A text file's contents; unreadable, larger than :data:`MAX_TEXT_BYTES` or not UTF-8 is a
+    FileFormatError naming the file (and line)."""
     where = where or str(path)
     try:
+        if path.stat().st_size > MAX_TEXT_BYTES:
+            raise FileFormatError(f"the file is larger than {MAX_TEXT_BYTES >> 20} MB", where=where)
         raw = path.read_bytes()
     except OSError as exc:
         raise FileFormatError(f"cannot read file ({exc.strerror})", where=where) from None

@@ -126,3 +126,68 @@ def test_a_templates_ordinary_arithmetic_still_works(root: Path, tmp_path: Path)
     r = KB(root, tmp_path / "kb.sqlite")("render", "fine")
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("1024 True f ababab 3 12\n")
+
+
+@pytest.mark.parametrize(("unit", "message"), [
+    ("(km/m)^200", "unit '(km/m)^200': the power 200 is larger than 12"),
+    ("(byte/bit)^2000000000", "the power 2000000000 is larger than 12"),
+    ("((((km/m)^9)^9)^9)^9", "is out of range (its size in SI units is not a finite number)"),
+    ("W" * 150, "is longer than 100 characters"),
+])
+def test_a_unit_too_large_to_compute_is_refused_at_once(root: Path, tmp_path: Path, unit: str, message: str) -> None:
+    started = time.monotonic()
+    r = KB(root, tmp_path / "kb.sqlite")("add", "fact", "h100-sxm", "tdp", "1", unit, "--source", "vendor-sheet")
+    assert r.exit_code == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.output
+    assert time.monotonic() - started < 20
+
+
+def test_a_value_whose_si_value_overflows_is_refused(root: Path, tmp_path: Path) -> None:
+    r = KB(root, tmp_path / "kb.sqlite")("add", "fact", "h100-sxm", "tdp", "1e308", "GW", "--source", "vendor-sheet",
+                                         "--accept-implausible", "testing the bound")
+    assert r.exit_code == 1 and r.stderr == ("Error: a value for tdp of 1e308 GW is out of range: in SI units it is "
+                                             "not a finite number\n")
+
+
+@pytest.mark.parametrize("text", ["/etc/passwd", "../../../../etc/passwd", "facts/../../outside.txt"])
+def test_a_source_text_outside_the_project_is_refused(root: Path, tmp_path: Path, text: str) -> None:
+    (tmp_path / "outside.txt").write_text("root:x:0:0\n")
+    path = tmp_path / "src.yaml"
+    path.write_text(f"sources:\n  - id: outside\n    title: Outside\n    text: {text}\nfacts:\n"
+                    "  - {entity: h100-sxm, property: tdp, value: '700', unit: W, source: outside, quote: 'root:x:0:0'}\n")
+    r = KB(root, tmp_path / "kb.sqlite")("load", str(path))
+    assert r.exit_code == 1 and r.stderr == (f"Error: {path}:4: source text {text!r} is not a file under the project "
+                                             "folder; put it under it (e.g. facts/texts/) and name it relative to the "
+                                             "project\n")
+
+
+def test_a_source_text_too_large_is_refused(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.yamlio
+
+    monkeypatch.setattr(kb.yamlio, "MAX_SOURCE_TEXT", 1000)
+    (root / "facts" / "texts").mkdir(exist_ok=True)
+    (root / "facts" / "texts" / "big.txt").write_text("x" * 2000)
+    path = tmp_path / "src.yaml"
+    path.write_text("sources:\n  - {id: big, title: Big, text: facts/texts/big.txt}\nfacts:\n"
+                    "  - {entity: h100-sxm, property: tdp, value: '700', unit: W, source: big, quote: 'xxx'}\n")
+    r = KB(root, tmp_path / "kb.sqlite")("load", str(path))
+    assert r.exit_code == 1 and r.stderr == (f"Error: {path}:2: source text 'facts/texts/big.txt' is larger than "
+                                             "1000 bytes\n"), r.output
+
+
+def test_an_error_quotes_at_most_200_characters_of_a_bad_value(root: Path, tmp_path: Path) -> None:
+    value = "9" * 100_000 + "x"
+    r = KB(root, tmp_path / "kb.sqlite")("add", "fact", "h100-sxm", "tdp", value, "W", "--source", "vendor-sheet")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and len(r.stderr) < 400, r.stderr[:500]
+    assert "'" + "9" * 197 + "...' (100001 characters)" in r.stderr
+
+
+def test_kb_stale_reads_no_template_outside_the_project(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.md.j2"
+    outside.write_text("{# elsewhere #}\n{{ q('gradient_size', 'big') if false else 'x' }}\n")
+    kb = KB(root, tmp_path / "kb.sqlite")
+    assert kb("facts").exit_code == 0
+    with sqlite3.connect(tmp_path / "kb.sqlite") as conn:  # a row naming a file anywhere (a changed database)
+        conn.execute("INSERT INTO render (id, template, scenario, rendered_at, output_hash) "
+                     "VALUES ('r1', ?, NULL, '2026-12-04T00:00:00Z', 'x')", (str(outside),))
+    r = kb("stale")
+    assert r.exit_code == 0 and "the template is gone (or not under the project folder)" in r.stderr, r.output

@@ -146,7 +146,7 @@ def stale(project: Project, broken: list[tuple[str, str]] | None = None) -> list
         if row["template"] in gone:
             continue
         try:
-            rendered = render(project, find_template(project, row["template"]), row["scenario"])
+            rendered = render(project, recorded_template(project, row["template"]), row["scenario"])
         except KBError as exc:
             if broken is None:
                 raise
@@ -159,13 +159,29 @@ def stale(project: Project, broken: list[tuple[str, str]] | None = None) -> list
     return out
 
 
+def recorded_template(project: Project, name: str) -> Any:
+    """The template a stored render names: by name from templates/, or a path under the project folder. The
+    database is not trusted to name any other file (a changed row could point at one anywhere)."""
+    from pathlib import Path
+
+    if "/" in name or name.endswith(".j2"):
+        try:
+            inside = Path(name).resolve().is_relative_to(project.root.resolve())
+        except (OSError, RuntimeError, ValueError):
+            inside = False
+        if not inside:
+            raise KBError(f"recorded template {name!r} is not under the project folder; kb stale reads only "
+                          "templates there")
+    return find_template(project, name)
+
+
 def orphans(project: Project) -> list[str]:
     """Recorded templates that no longer exist, so their renders cannot be checked."""
     names = [r["template"] for r in project.store.sql("SELECT DISTINCT template FROM render ORDER BY template")]
     missing = []
     for name in names:
         try:
-            find_template(project, name)
+            recorded_template(project, name)
         except KBError:
             missing.append(name)
     return missing

@@ -17,7 +17,7 @@ def shorten(message: str) -> str:
         q, body = m.group(1), m.group(2)
         return f"{q}{body[:QUOTED - 3]}...{q} ({len(body)} characters)"
 
-    return re.sub(r"(['\"])([^'\"\n]{%d,})\1" % (QUOTED + 1), cut, message)
+    return re.sub(r"(['\"])([^'\"\n]{" + str(QUOTED + 1) + r",})\1", cut, message)
 
 
 class KBError(Exception):

@@ -145,4 +145,11 @@ def test_corner_interval_contains_point(a: float, b: float, c: float, d: float, 
     xs = np.array([(lo_x + hi_x) / 2, lo_x, hi_x, lo_x, hi_x])
     ys = np.array([(lo_y + hi_y) / 2, lo_y, lo_y, hi_y, hi_y])
     out = formula.compile_node(formula.parse(text, {"x", "y"}))({"x": xs, "y": ys})
-    assert out.min() <= out[0] * (1 + 1e-12) and out[0] <= out.max() * (1 + 1e-12)
+    by_hand = {"x * y": lambda x, y: x * y, "x / y": lambda x, y: x / y, "x + y": lambda x, y: x + y,
+               "sqrt(x) * y": lambda x, y: x ** 0.5 * y, "x ^ 2 / y": lambda x, y: x * x / y,
+               "x / (x + y)": lambda x, y: x / (x + y)}[text]
+    assert out.tolist() == pytest.approx([by_hand(float(x), float(y)) for x, y in zip(xs, ys)], rel=1e-12)
+    # each formula is monotone in x and in y on positive inputs: the midpoint's value lies between the
+    # corners' (out[1:], not out itself: the midpoint is not among them)
+    corners = out[1:]
+    assert corners.min() * (1 - 1e-12) <= out[0] <= corners.max() * (1 + 1e-12)

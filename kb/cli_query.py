@@ -310,21 +310,15 @@ def compare(project: Project, query_name: str, names: tuple[str, ...], sets: tup
 
     if len(names) < 2:
         raise click.UsageError("compare needs two or more scenarios (-s A -s B); for one, use kb query")
-    results = []
-    for name in names:
-        r = project.evaluator(overrides=_overrides(sets), known_at=known_at).evaluate(query_name, name)
+    from .comparison import evaluate_all, inputs_by_name
+
+    results = evaluate_all(project, query_name, names, overrides=_overrides(sets), known_at=known_at)
+    for r in results:
         _check_unit(r, unit, query_name)
-        results.append(r)
     if as_json:
         emit_json([ex.query_json(r, unit) for r in results])
         return
-    # the query's own inputs (whatever binds them), then deeper facts and assumptions; first use of a name wins
-    rows_by_name: dict[str, list[Any]] = {}
-    for i, r in enumerate(results):
-        for x in [*r.inputs, *(x for x in r.walk() if x.kind != "query")]:
-            rows_by_name.setdefault(x.name, [None] * len(results))
-            if rows_by_name[x.name][i] is None:
-                rows_by_name[x.name][i] = x
+    rows_by_name = inputs_by_name(results)
 
     def cells(found: list[Any]) -> list[str]:
         first = next(x for x in found if x is not None)

@@ -91,7 +91,7 @@ def build_fact(spec: Mapping[str, Any], properties: Mapping[str, PropertyRow], r
     prop = properties.get(prop_name)
     if prop is None:
         raise NotFoundError("property", prop_name, list(properties), hint="see `kb properties`, or declare it "
-                            "under 'properties:' (README: Vocabulary)")
+                            "under 'properties:' (README: The vocabulary grows)")
     unit = (spec.get("unit") or "").strip()
     if unit == "1":
         unit = ""

@@ -109,7 +109,18 @@ class FactorType(click.ParamType):  # type: ignore[type-arg]
 
 
 FACTOR = FactorType()
-pass_project = click.make_pass_decorator(Project)
+def pass_project(f: Any) -> Any:
+    """Pass the command the project; where none was found, the error is the command's, so `--help` still works."""
+    import functools
+
+    def new_func(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        project = ctx.find_object(Project)
+        if project is None:
+            raise click.UsageError(ctx.meta.get("kb.no_project", "no project"))
+        return ctx.invoke(f, project, *args, **kwargs)
+
+    return functools.update_wrapper(new_func, f)
 
 
 def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -151,7 +162,8 @@ def cli(ctx: click.Context, root: str | None, db: str) -> None:
     try:
         ctx.obj = Project.open(root, db)
     except KBError as exc:
-        raise click.UsageError(str(exc)) from None
+        ctx.meta["kb.no_project"] = str(exc)  # raised by the command (its --help needs no project)
+        return
     ctx.call_on_close(ctx.obj.close)
 
 

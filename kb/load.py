@@ -189,11 +189,14 @@ class _Pending:
                 except KBError as exc:
                     raise exc.at(f.at(key)) from None
         _check_slug(row["id"], "source", f.at("id"))
-        if row["text_path"] and self.store.root is not None:
-            source_text(Path(self.store.root), row["text_path"], f.at("text"))
+        text = source_text(Path(self.store.root), row["text_path"], f.at("text")) \
+            if row["text_path"] and self.store.root is not None else None
         if row["id"] in self.sources:
             self._same_or_conflict("source", row, self.sources[row["id"]], f.at("id"))
             return
+        if text is not None and not text.is_file():  # a source is never changed: a wrong path would stay
+            raise FileFormatError(f"source text {row['text_path']!r} is not a file: text: is relative to the project "
+                                  f"folder ({self.store.root}), e.g. facts/texts/x.txt", where=f.at("text"))
         self.sources[row["id"]] = row
         self.declared[("source", row["id"])] = f.at("id")
         self._add("source", row, f)

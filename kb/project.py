@@ -31,7 +31,7 @@ def find_root(given: str | os.PathLike[str] | None = None) -> Path:
         return cwd
     if (CHECKOUT / "schema").is_dir():
         return CHECKOUT
-    raise KBError("no project root: run inside a checkout (it has schema/) or pass --root")
+    raise KBError("no project root: run inside a project (a folder with schema/properties.yaml) or pass --root")
 
 
 @dataclass

@@ -191,3 +191,12 @@ def test_kb_stale_reads_no_template_outside_the_project(root: Path, tmp_path: Pa
                      "VALUES ('r1', ?, NULL, '2026-12-04T00:00:00Z', 'x')", (str(outside),))
     r = kb("stale")
     assert r.exit_code == 0 and "the template is gone (or not under the project folder)" in r.stderr, r.output
+
+
+def test_a_source_text_that_is_not_there_is_refused_at_load(root: Path, tmp_path: Path) -> None:
+    # a source is never changed, so a path written relative to the fact file (not the project) would stay wrong
+    path = tmp_path / "src.yaml"
+    path.write_text("sources:\n  - {id: brochure, title: Brochure, text: texts/brochure.txt}\n")
+    r = KB(root, tmp_path / "kb.sqlite")("load", str(path))
+    assert r.exit_code == 1 and r.stderr == (f"Error: {path}:2: source text 'texts/brochure.txt' is not a file: text: "
+                                             f"is relative to the project folder ({root}), e.g. facts/texts/x.txt\n")

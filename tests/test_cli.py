@@ -402,7 +402,11 @@ def test_check_quote_not_in_source(kb, root):
 
 
 def test_check_missing_text(kb, root):
-    (root / "facts" / "t.yaml").write_text("sources:\n  - id: gone\n    title: T\n    text: texts/gone.txt\n")
+    # a text must be there when its source is loaded; one removed since is reported
+    (root / "facts" / "texts" / "gone.txt").write_text("The words.\n")
+    (root / "facts" / "t.yaml").write_text("sources:\n  - id: gone\n    title: T\n    text: facts/texts/gone.txt\n")
+    ok(kb("facts"))
+    (root / "facts" / "texts" / "gone.txt").unlink()
     result = kb("check")
     assert result.exit_code == 1
     assert "source gone: [missing-text]" in result.stdout

@@ -56,6 +56,9 @@ facts:
 
 
 def test_fresh_load_report_counts(empty_root, root, tmp_path):
+    import shutil
+
+    shutil.copytree(root / "facts" / "texts", empty_root / "facts" / "texts")  # a source's text is the project's
     store = Project.open(empty_root, tmp_path / "empty.sqlite").store
     assert store.claims() == []
     report = load_paths(store, [root / "facts"], root=root)

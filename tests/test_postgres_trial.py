@@ -69,15 +69,20 @@ def test_a_first_use_killed_midway_gets_the_shipped_facts_next_time(pg_url: str,
 
 def test_a_killed_copy_leaves_no_half_made_sqlite_file(tmp_path: Path) -> None:
     source = tmp_path / "big.sqlite"
-    epoch = sorted((CHECKOUT.parent / "shared" / "data" / "epoch").glob("*.csv"))
-    kb = KB(CHECKOUT, source)
-    assert (kb("import", "epoch", *map(str, epoch)) if epoch else kb("facts")).exit_code == 0
+    epoch = sorted((CHECKOUT / "tests" / "data" / "epoch").glob("*.csv"))  # the snapshot the tests ship
+    assert len(epoch) == 3
+    r = KB(CHECKOUT, source)("import", "epoch", *map(str, epoch))
+    assert r.exit_code == 0, r.output
     complete = sqlite3.connect(source).execute("SELECT count(*) FROM fact").fetchone()[0]
     killed = 0
-    for n, delay in enumerate((0.5, 0.8, 1.1, 1.5)):
+    for n, delay in enumerate((0.0, 0.05, 0.15, 0.3)):
         target = tmp_path / f"copy-{n}.sqlite"
         proc = subprocess.Popen([sys.executable, "-m", "kb", "--db", str(source), "copy", "--to", str(target)],
                                 cwd=CHECKOUT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(f".{target.name}.creating-*")) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.005)  # until the copy is being written
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)

@@ -42,3 +42,16 @@ def test_a_wheel_install_runs_a_users_project(tmp_path: Path) -> None:
     assert "gpu_count" in r.stdout and "utilization" in r.stdout
     r = kb("add", "fact", "h100-sxm", "tdp", "700", "W", "--source", "x")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    # outside any project (no checkout beside the wheel): help works, a command says what is missing
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def bare(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kb", *args], capture_output=True, text=True, cwd=elsewhere,
+                              env=env)
+
+    r = bare("query", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("Usage: kb query [OPTIONS] QUERY"), r.stderr
+    r = bare("query", "run_cost", "-s", "x")
+    assert (r.returncode, r.stderr) == (2, "Error: no project root: run inside a project (a folder with "
+                                           "schema/properties.yaml) or pass --root (see `kb query --help`)\n")

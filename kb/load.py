@@ -194,7 +194,10 @@ class _Pending:
         if row["id"] in self.sources:
             self._same_or_conflict("source", row, self.sources[row["id"]], f.at("id"))
             return
-        if text is not None and not text.is_file():  # a source is never changed: a wrong path would stay
+        # a source is never changed, so a wrong path would stay: one recorded now must name a file that is
+        # there; an entry that carries its recorded_at (an export being restored elsewhere) was checked where
+        # it was recorded, and `kb check` reports its missing text
+        if text is not None and not text.is_file() and not f.opt("recorded_at"):
             raise FileFormatError(f"source text {row['text_path']!r} is not a file: text: is relative to the project "
                                   f"folder ({self.store.root}), e.g. facts/texts/x.txt", where=f.at("text"))
         self.sources[row["id"]] = row

@@ -33,10 +33,10 @@ TAMPERED = "the database was changed outside kb: restore it from a backup or an 
 
 def check_integrity(store: Store) -> list[Problem]:
     """Rows changed in place and append-only triggers removed: see :mod:`kb.integrity`."""
-    from .integrity import changed_events, changed_facts, missing_triggers, vocabulary_changes
+    from .integrity import changed_events, changed_facts, trigger_problems, vocabulary_changes
 
-    problems = [Problem("missing-trigger", "database", f"trigger {name} is missing or disabled, so rows can be "
-                        "changed in place; `kb check --repair-triggers` restores it") for name in missing_triggers(store)]
+    problems = [Problem("missing-trigger", "database", f"trigger {name} is {what}, so rows can be changed in place; "
+                        "`kb check --repair-triggers` restores it") for name, what in trigger_problems(store).items()]
     facts = {r["id"]: r for r in store.sql("SELECT id, entity, property FROM fact")}
     for fid, what in sorted(changed_facts(store).items()):
         problems.append(Problem("tampered", f"fact {fid} ({facts[fid]['entity']}.{facts[fid]['property']})",

@@ -73,42 +73,82 @@ def changed_events(store: Store) -> dict[str, str]:
     return {r["id"]: found for r in store.sql("SELECT * FROM event") if (found := event_changes(r))}
 
 
-def _present_triggers(conn: Any) -> dict[str, bool]:
-    """Trigger name -> enabled, for the triggers on kb's tables."""
-    if db.is_postgres(conn):
-        return {name: enabled != "D" for name, enabled in conn.exec_driver_sql(
-            "SELECT t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace").all()}
-    return {name: True for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+def _sqlite_trigger_problems(conn: Any) -> dict[str, str]:
+    stored = {name: " ".join((sql or "").split()) for name, sql in conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")}
+    out = {}
+    for name, ddl in db.TRIGGERS.items():
+        if name not in stored:
+            out[name] = "missing"
+        elif stored[name] != " ".join(ddl.replace(" IF NOT EXISTS", "", 1).split()):
+            out[name] = "changed (it is not the trigger kb made)"
+    return out
 
 
-def _expected(conn: Any) -> dict[str, str]:
+_PG_TYPES = {"append_only": 27, "no_truncate": 34}  # pg_trigger.tgtype: BEFORE UPDATE OR DELETE per row; TRUNCATE
+
+
+def _postgres_trigger_problems(conn: Any) -> dict[str, str]:
     from . import postgres
 
-    return postgres.TRIGGERS if db.is_postgres(conn) else db.TRIGGERS
+    rows = {name: (ttype, enabled, func) for name, ttype, enabled, func in conn.exec_driver_sql(
+        "SELECT t.tgname, t.tgtype, t.tgenabled, t.tgfoid::regproc::text FROM pg_trigger t JOIN pg_class c "
+        "ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace").all()}
+    out = {}
+    for name in postgres.TRIGGERS:
+        if name not in rows:
+            out[name] = "missing"
+            continue
+        ttype, enabled, func = rows[name]
+        if enabled not in ("O", "A"):
+            out[name] = "disabled" if enabled == "D" else "set to fire only in replica sessions"
+        elif func != "kb_append_only" or ttype != _PG_TYPES["append_only" if name.endswith("_append_only")
+                                                             else "no_truncate"]:
+            out[name] = "changed (it is not the trigger kb made)"
+    body = conn.exec_driver_sql("SELECT prosrc FROM pg_proc WHERE proname = 'kb_append_only' "
+                                "AND pronamespace = current_schema()::regnamespace").scalar()
+    if (body or "").strip() != postgres.APPEND_ONLY_FUNCTION.split("$$")[1].strip():
+        out["kb_append_only()"] = "missing" if body is None else "changed (the function no longer refuses)"
+    for (table,) in conn.exec_driver_sql(
+            "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgisinternal "
+            "AND t.tgenabled = 'D' AND c.relnamespace = current_schema()::regnamespace ORDER BY c.relname").all():
+        out[f"foreign keys of {table}"] = "disabled (ALTER TABLE ... DISABLE TRIGGER ALL)"
+    return out
+
+
+def trigger_problems(store: Store) -> dict[str, str]:
+    """The triggers kb relies on (and, on PostgreSQL, their function and the foreign keys' own triggers) that
+    are missing, changed or disabled: name -> what is wrong, in a stable order."""
+    with store.engine.connect() as conn:
+        return _postgres_trigger_problems(conn) if db.is_postgres(conn) else _sqlite_trigger_problems(conn)
 
 
 def missing_triggers(store: Store) -> list[str]:
-    """The triggers kb relies on that are missing (or, on PostgreSQL, disabled), in a stable order."""
-    with store.engine.connect() as conn:
-        present = _present_triggers(conn)
-        return [name for name in _expected(conn) if not present.get(name)]
+    return list(trigger_problems(store))
 
 
 def repair_triggers(store: Store) -> list[str]:
-    """Re-create (or re-enable) every missing trigger, in one transaction; the names restored."""
+    """Re-create every trigger that is missing, changed or disabled (on PostgreSQL also the function and the
+    foreign keys' triggers), in one transaction; the names restored."""
     from . import postgres
 
     with store.engine.begin() as conn:
-        present = _present_triggers(conn)
-        restored = [name for name in _expected(conn) if not present.get(name)]
-        for name in restored:
+        wrong = _postgres_trigger_problems(conn) if db.is_postgres(conn) else _sqlite_trigger_problems(conn)
+        for name in wrong:
             if db.is_postgres(conn):
+                if name.startswith("foreign keys of "):
+                    conn.exec_driver_sql(f"ALTER TABLE {name.removeprefix('foreign keys of ')} ENABLE TRIGGER ALL")
+                    continue
                 conn.exec_driver_sql(postgres.APPEND_ONLY_FUNCTION)
+                if name == "kb_append_only()":
+                    continue
                 table = postgres.TRIGGERS[name].split(" ON ")[1].split()[0]
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")  # a disabled one
-            conn.exec_driver_sql(_expected(conn)[name])
-    return restored
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+                conn.exec_driver_sql(postgres.TRIGGERS[name])
+            else:
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+                conn.exec_driver_sql(db.TRIGGERS[name])
+    return list(wrong)
 
 
 _VOCABULARY_FIELDS = ("unit", "dimension", "si_unit", "description", "plausible", "plausible_low", "plausible_high",

@@ -54,7 +54,8 @@ def test_a_consistent_update_is_found_by_check_and_refused_by_load(shipped_kb: K
     assert r.exit_code == 1
     lines = r.stdout.splitlines()
     trigger = "fact_append_only" if isinstance(db, str) else "fact_no_update"
-    assert f"database: [missing-trigger] trigger {trigger} is missing or disabled, so rows can be changed in place; " \
+    what = "disabled" if isinstance(db, str) else "missing"
+    assert f"database: [missing-trigger] trigger {trigger} is {what}, so rows can be changed in place; " \
         "`kb check --repair-triggers` restores it" in lines
     tampered = [line for line in lines if "[tampered]" in line and line.startswith("fact ")]
     assert len(tampered) == 2  # the paper's 405e9 and the comments' (the UPDATE changed both)
@@ -137,3 +138,31 @@ def test_a_vocabulary_changed_in_the_database_is_found_and_restored(shipped_kb: 
     assert "[vocabulary-changed]" not in shipped_kb("check").stdout
     r = shipped_kb("add", "fact", "h100-sxm", "tdp", "703", "W", "--source", "nvidia-h100-product-page")
     assert r.exit_code == 0, r.output  # 703 W is plausible again
+
+
+def test_a_neutered_trigger_is_found_and_restored(shipped_kb: KB, db: Path | str) -> None:
+    """Checked by what it does, not by its name: a trigger re-made to do nothing, one set to fire only in
+    replica sessions, a swapped function, and foreign keys switched off are each reported and repaired."""
+    shipped_kb("facts")
+    if isinstance(db, str):
+        raw(db, "ALTER TABLE fact ENABLE REPLICA TRIGGER fact_append_only",
+            "CREATE OR REPLACE FUNCTION kb_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+            "IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RETURN NEW; END $f$",
+            "ALTER TABLE event DISABLE TRIGGER ALL")
+        expected = ["trigger fact_append_only is set to fire only in replica sessions",
+                    "trigger kb_append_only() is changed (the function no longer refuses)",
+                    "trigger event_append_only is disabled", "trigger event_no_truncate is disabled",
+                    "trigger foreign keys of event is disabled"]
+    else:
+        raw(db, "DROP TRIGGER fact_no_update",
+            "CREATE TRIGGER fact_no_update BEFORE UPDATE ON fact WHEN 0 BEGIN SELECT 1; END")
+        expected = ["trigger fact_no_update is changed (it is not the trigger kb made)"]
+    out = shipped_kb("check").stdout
+    for line in expected:
+        assert f"database: [missing-trigger] {line}" in out, out
+    r = shipped_kb("check", "--repair-triggers")
+    assert r.stdout.startswith(f"Restored {len(expected)} trigger(s): "), r.stdout
+    assert "[missing-trigger]" not in shipped_kb("check").stdout
+    for statement in ("UPDATE fact SET note = 'x'", "DELETE FROM event"):
+        with pytest.raises(Exception, match="append-only"):
+            raw(db, statement)

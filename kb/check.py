@@ -33,7 +33,7 @@ TAMPERED = "the database was changed outside kb: restore it from a backup or an 
 
 def check_integrity(store: Store) -> list[Problem]:
     """Rows changed in place and append-only triggers removed: see :mod:`kb.integrity`."""
-    from .integrity import changed_events, changed_facts, trigger_problems, vocabulary_changes
+    from .integrity import changed_events, changed_facts, search_index_problems, trigger_problems, vocabulary_changes
 
     problems = [Problem("missing-trigger", "database", f"trigger {name} is {what}, so rows can be changed in place; "
                         "`kb check --repair-triggers` restores it") for name, what in trigger_problems(store).items()]
@@ -43,6 +43,9 @@ def check_integrity(store: Store) -> list[Problem]:
                                 f"{what}; {TAMPERED}"))
     for eid, what in sorted(changed_events(store).items()):
         problems.append(Problem("tampered", f"event {eid}", f"{what}; {TAMPERED}"))
+    for what in search_index_problems(store):
+        problems.append(Problem("search-index", "database", f"{what} (changed outside kb?); `kb check "
+                                "--repair-triggers` rebuilds it"))
     for name, what in sorted(vocabulary_changes(store).items()):
         problems.append(Problem("vocabulary-changed", f"property {name}", f"{what}: it was changed outside kb; "
                                 "`kb check --repair-triggers` restores it from the schema files"))

@@ -216,12 +216,21 @@ def check_source_kind(kind: str | None) -> str:
     return _choice(kind, SOURCE_KINDS, "source kind", "other")
 
 
+# letters and marks that show nothing: combining grapheme joiner, Hangul fillers, braille blank
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
+
+
 def check_visible(text: str, what: str) -> str:
     """A name or alias: no invisible or direction-changing characters (``H100\u200b`` would be a second
     ``H100`` that looks the same), and no control characters."""
     import unicodedata
 
-    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")), None)
+    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")
+                or (unicodedata.category(c) == "Zs" and c != " ") or c in _INVISIBLE
+                or 0xFE00 <= ord(c) <= 0xFE0F or 0xE0100 <= ord(c) <= 0xE01EF), None)
+    if bad is None and unicodedata.normalize("NFC", text) != text:
+        raise ValueSyntaxError(f"{what} {text[:80]!r} is not in Unicode's composed form (NFC): an accent written as "
+                               "a separate mark would be a second name that looks like the first; retype it")
     if bad is not None:
         shown = text if len(text) <= 80 else text[:77] + "..."
         name = unicodedata.name(bad, "a control character").lower()

@@ -43,7 +43,7 @@ class KBGroup(click.Group):
             raise
         except KeyboardInterrupt:  # Ctrl-C: what was being written is rolled back with its transaction
             self._discard(ctx)
-            echo("Interrupted: stopped by Ctrl-C; nothing half-written is kept.", err=True)
+            echo("Interrupted: stopped by Ctrl-C; what it had not committed is rolled back.", err=True)
             ctx.exit(130)
         except BaseException:
             self._discard(ctx)  # usage errors raised by a command, interrupts

@@ -248,11 +248,14 @@ def check(project: Project, strict: bool, repair_triggers: bool) -> None:
     from .check import check_all, conflict_warnings
 
     if repair_triggers:
+        from .integrity import rebuild_search_index, resync_vocabulary, search_index_problems, vocabulary_changes
         from .integrity import repair_triggers as repair
-        from .integrity import resync_vocabulary, vocabulary_changes
 
         restored = repair(project.store)
         echo(f"Restored {len(restored)} trigger(s): {', '.join(restored)}." if restored else "No trigger was missing.")
+        if search_index_problems(project.store):
+            rebuild_search_index(project.store)
+            echo("Rebuilt the search index from the tables.")
         changed = vocabulary_changes(project.store)
         if changed:
             resync_vocabulary(project.store)

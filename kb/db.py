@@ -131,7 +131,11 @@ def _search_index(conn: Any) -> None:
     conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS entity_fts USING fts5(name, aliases, id)")
     conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS source_fts USING fts5(title, publisher, authors)")
     _triggers(conn, "entity_fts_insert", "entity_alias_fts_insert", "source_fts_insert")
-    # what a database already holds (rebuilt whole: a migration re-applied finds the index filled)
+    rebuild_name_index(conn)  # what a database already holds
+
+
+def rebuild_name_index(conn: Any) -> None:
+    """The entities' and sources' search rows, rebuilt whole from their tables."""
     conn.exec_driver_sql("DELETE FROM entity_fts")
     conn.exec_driver_sql("DELETE FROM source_fts")
     conn.exec_driver_sql(

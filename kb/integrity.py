@@ -181,3 +181,39 @@ def resync_vocabulary(store: Store) -> None:
     with store.engine.begin() as conn:
         db.run(conn, "DELETE FROM _kb_meta WHERE key = 'properties_sha256'")
     sync_properties(store, store.root)
+
+
+def search_index_problems(store: Store) -> list[str]:
+    """What is wrong with SQLite's full-text indexes (PostgreSQL's search column is generated from the row, so
+    it cannot drift): FTS5's own integrity check of the facts' index, and the entities' and sources' rows."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    out = []
+    with store.engine.connect() as conn:
+        if db.is_postgres(conn):
+            return []
+        try:
+            conn.exec_driver_sql("INSERT INTO fact_fts(fact_fts, rank) VALUES ('integrity-check', 1)")
+        except (sqlite3.Error, DBAPIError):
+            out.append("the facts' search index (fact_fts) does not match the facts")
+        finally:
+            conn.rollback()
+        for table, index, key in (("entity", "entity_fts", "e.id = f.id"), ("source", "source_fts", "e.title = f.title")):
+            bad = conn.exec_driver_sql(
+                f"SELECT (SELECT count(*) FROM {table} e LEFT JOIN {index} f ON f.rowid = e.rowid "
+                f"WHERE f.rowid IS NULL OR NOT ({key})) + (SELECT count(*) FROM {index} f LEFT JOIN {table} e "
+                "ON e.rowid = f.rowid WHERE e.rowid IS NULL)").scalar()
+            if bad:
+                out.append(f"the {table} search index ({index}) has {bad} row(s) that do not match the {table} table")
+    return out
+
+
+def rebuild_search_index(store: Store) -> None:
+    """Rebuild SQLite's full-text indexes from the tables (``kb check --repair-triggers``)."""
+    with store.engine.begin() as conn:
+        if db.is_postgres(conn):
+            return
+        conn.exec_driver_sql("INSERT INTO fact_fts(fact_fts) VALUES ('rebuild')")
+        db.rebuild_name_index(conn)

@@ -108,6 +108,7 @@ class _Pending:
         self.declared: dict[tuple[str, str], str] = {}  # where this load first declared a source or entity
         self._names: dict[str, str] | None = None  # ids and aliases taken (see _check_aliases)
         self.present: dict[str, str] = {}  # facts of the input already recorded: id -> where the input has it
+        self.present_events: dict[str, tuple[str, str, str, str]] = {}  # id -> (where, fact, rank, reason)
         self._latest: list[str | None] = []  # the latest recorded_at in the database, once read
 
     def _add(self, table: str, row: dict[str, Any], f: Fields) -> None:
@@ -117,6 +118,12 @@ class _Pending:
         if f.opt("recorded_at") and self.record_now:
             row["recorded_at"] = self.stamp
         elif f.opt("recorded_at"):
+            import datetime as dt
+
+            soon = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if row["recorded_at"] > soon:  # it would make every later time look backdated
+                raise FileFormatError(f"recorded_at {row['recorded_at'][:19]}Z is in the future; remove it (the entry "
+                                      "is then recorded now)", where=f.at("recorded_at"))
             if not self._latest:
                 self._latest.append(max((r["t"] for t in ("source", "entity", "entity_alias", "fact", "event")
                                          for r in self.store.sql(f"SELECT max(recorded_at) AS t FROM {t}") if r["t"]),
@@ -130,15 +137,24 @@ class _Pending:
         self.new[table].append(row)
 
     def check_present(self) -> None:
-        """A fact the input has and the database already records must be stored as recorded: "already recorded"
-        of a row changed in place (behind kb's back) would hide the change."""
-        from .integrity import changed_facts
+        """A fact or event the input has and the database already records must be stored as recorded: "already
+        recorded" of a row changed in place (behind kb's back) would hide the change."""
+        from .integrity import changed_facts, event_changes
 
+        for eid, (where, fact, rank, reason) in self.present_events.items():
+            stored = self.store.sql("SELECT * FROM event WHERE id = ?", (eid,))
+            what = event_changes(stored[0]) if stored else None
+            if stored and not what and (stored[0]["fact"], stored[0]["rank"], stored[0]["reason"]) != (fact, rank, reason):
+                what = "its fact, rank or reason is not this entry's"
+            if what:
+                raise TamperedError(f"event {eid} is recorded, but the stored row differs from this entry: {what}; "
+                                    "the database was changed outside kb (`kb check` lists every changed row)",
+                                    where=where)
         changed = changed_facts(self.store, self.present)
         if changed:
             fid = next(i for i in self.present if i in changed)  # the first in the input
             raise TamperedError(f"fact {fid} is recorded, but the stored row differs from this entry: {changed[fid]}; "
-                                "the database was changed outside kb (`kb check` lists what)", where=self.present[fid])
+                                "the database was changed outside kb (`kb check` lists every changed row)", where=self.present[fid])
 
     def _same_or_conflict(self, kind: str, row: Mapping[str, Any], existing: Mapping[str, Any], where: str) -> None:
         if self.strict:
@@ -364,18 +380,27 @@ class _Pending:
             raise NotFoundError("fact", fact, where=f.at("fact"), hint="an event must name a recorded fact id")
         if rank not in claims.RANKS:
             raise FileFormatError(f"rank {rank!r} is not one of: {', '.join(claims.RANKS)}", where=f.at("rank"))
-        given_at = None if self.record_now else f.opt("recorded_at")  # its id hashes the time it was given
+        given_at = f.opt("recorded_at")
         try:
-            at = parse_timestamp(given_at) if given_at else self.stamp
+            at_given = parse_timestamp(given_at) if given_at else None
         except KBError as exc:
             raise exc.at(f.at("recorded_at")) from None
-        row = {
-            "id": f.opt("id") or claims.event_id(fact, rank, reason, at if given_at else ""),
-            "fact": fact, "rank": rank, "reason": reason, "recorded_at": at,
-        }
-        if row["id"] in self.event_ids:
+        # its id hashes the time the input gives (none: recorded now, or --record-now); an export's id is one of these
+        ids = [claims.event_id(fact, rank, reason, at_given)] if at_given else []
+        ids.append(claims.event_id(fact, rank, reason, ""))
+        given_id = f.opt("id")
+        if given_id and given_id not in ids:
+            raise FileFormatError(f"event id {given_id!r} does not match its content (expected {ids[0]!r}); an "
+                                  "exported event was edited: remove its id to record it as a new event",
+                                  where=f.at("id"))
+        present = next((i for i in ([given_id] if given_id else ids) if i in self.event_ids), None)
+        if present:
             self.unchanged += 1
+            self.present_events.setdefault(present, (f.at(), fact, rank, reason))
             return
+        at = self.stamp if self.record_now or not at_given else at_given
+        row = {"id": given_id or (ids[-1] if self.record_now or not at_given else ids[0]),
+               "fact": fact, "rank": rank, "reason": reason, "recorded_at": at}
         self.event_ids.add(row["id"])
         self._add("event", row, f)
 

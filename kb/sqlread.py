@@ -42,6 +42,7 @@ def _authorize(action: int, arg1: Any, arg2: Any, db: Any, trigger: Any) -> int:
 
 
 TIMEOUT = 10.0  # seconds a query may run (kb sql --timeout)
+MAX_VALUE = 100 << 20  # bytes in one string or blob a SQLite query may make
 
 
 def read_only_query(store: Store, query: str, timeout: float = TIMEOUT) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -75,6 +76,7 @@ def _sqlite(path: Path, query: str, timeout: float) -> tuple[list[str], list[tup
 
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     conn.set_authorizer(_authorize)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE)  # randomblob(999999999): a memory bound too
     deadline = time.monotonic() + timeout
     interrupted: list[int] = []
     # SQLite runs the query in C, where Ctrl-C is not seen: the progress handler stops it (a Python handler
@@ -85,12 +87,19 @@ def _sqlite(path: Path, query: str, timeout: float) -> tuple[list[str], list[tup
     try:
         cur = conn.execute(query)
         headers = [d[0] for d in cur.description or []]
-        return headers, cur.fetchall()
+        rows = cur.fetchall()
+        if interrupted:  # a single long step (one big value) the progress handler could not stop
+            raise KeyboardInterrupt
+        if time.monotonic() > deadline:
+            raise _stopped(timeout)
+        return headers, rows
     except sqlite3.Error as exc:
         if interrupted:
             raise KeyboardInterrupt from None
         if "interrupted" in str(exc):
             raise _stopped(timeout) from None
+        if "too big" in str(exc):
+            raise KBError(f"SQL stopped: a value is larger than {MAX_VALUE >> 20} MB") from None
         if "one statement at a time" in str(exc):
             raise KBError("kb sql is read-only and runs one statement at a time; drop the ';' and what follows") from None
         if "not authorized" in str(exc):

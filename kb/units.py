@@ -52,16 +52,14 @@ def parse_unit(unit: str) -> Any:
         raise UnitError(f"unit {_quoted(unit)} does not parse; use names from schema/units.txt, e.g. 'TFLOP/s'")
     if len(text) > MAX_UNIT_LENGTH:
         raise UnitError(f"unit {_quoted(unit)} is longer than {MAX_UNIT_LENGTH} characters")
-    for power in re.findall(r"(?:\^|\*\*)\s*\(?\s*[-+]?\s*([0-9.eE]+)", text):
-        try:
-            big = abs(float(power)) > MAX_EXPONENT
-        except ValueError:
-            big = False
-        if big:
-            raise UnitError(f"unit {_quoted(unit)}: the power {power} is larger than {MAX_EXPONENT} (units are "
+    # a power is a plain number (m^2, s^-1, s^(-1)): an expression such as W^(9^9^9) would take pint minutes
+    for m in re.finditer(r"(?:\^|\*\*)\s*(\(\s*[-+]?\s*[0-9]+(?:\.[0-9]+)?\s*\)|[-+]?\s*[0-9]+(?:\.[0-9]+)?)?", text):
+        power = m.group(1)
+        if power is None or abs(float(power.strip("() ").replace(" ", ""))) > MAX_EXPONENT:
+            raise UnitError(f"unit {_quoted(unit)}: a power must be a number of at most {MAX_EXPONENT} (units are "
                             "written like 'm^2' or 's^-1')")
     try:
-        return ureg.parse_units(text)
+        parsed = ureg.parse_units(text)
     except Exception as exc:  # pint raises several unrelated exception types here
         import difflib
 
@@ -73,6 +71,9 @@ def parse_unit(unit: str) -> Any:
             raise UnitError(f"unit {unit!r}: {names[0]!r} is not defined in schema/units.txt"
                             + (f"; did you mean {close[0]!r}?" if close else "")) from None
         raise UnitError(f"unit {unit!r} does not parse; write units like 'TFLOP/s', 'USD/GPU_hour' or 'kW'") from None
+    if any(abs(power) > MAX_EXPONENT for power in dict(parsed._units).values()):  # (W^12)^12, W*W*...*W
+        raise UnitError(f"unit {_quoted(unit)}: a unit's power must be at most {MAX_EXPONENT} in all")
+    return parsed
 
 
 def dimension(unit: str) -> str:

@@ -288,7 +288,7 @@ def test_a_stop_signal_removes_the_snapshot(tmp_path: Path, sig: str, status: in
     assert proc.returncode == status
     assert not folders[0].exists() and list(tmp.iterdir()) == []
     assert err.startswith("Serving a snapshot of ") and "Traceback" not in err
-    assert err.splitlines()[1:] == (["Interrupted: stopped by Ctrl-C; nothing half-written is kept."]
+    assert err.splitlines()[1:] == (["Interrupted: stopped by Ctrl-C; what it had not committed is rolled back."]
                                     if sig == "SIGINT" else [])
 
 

@@ -117,7 +117,8 @@ def test_an_event_changed_in_place_is_found(shipped_kb: KB, db: Path | str) -> N
 
 def test_names_with_invisible_characters_are_refused(shipped_kb: KB, db: Path | str, tmp_path: Path) -> None:
     shipped_kb("facts")
-    for name in ("H100\u200b", "H\u202e100", "B200\u2066", "GB200\ufeff", "A\x00B"):
+    for name in ("H100\u200b", "H\u202e100", "B200\u2066", "GB200\ufeff", "A\x00B", "H100\u034f", "H100\ufe0f",
+                 "\u3164", "H100\u00a0SXM", "H100\u2009SXM", "\u2800"):
         r = shipped_kb("add", "entity", "look-alike", "--kind", "accelerator", "--name", name)
         assert "an invisible or control character" in assert_clean_error(r)
     path = tmp_path / "alias.yaml"
@@ -166,3 +167,52 @@ def test_a_neutered_trigger_is_found_and_restored(shipped_kb: KB, db: Path | str
     for statement in ("UPDATE fact SET note = 'x'", "DELETE FROM event"):
         with pytest.raises(Exception, match="append-only"):
             raw(db, statement)
+
+
+
+def test_a_name_not_in_composed_form_is_refused(shipped_kb: KB, db: Path | str) -> None:
+    shipped_kb("facts")
+    r = shipped_kb("add", "entity", "elan-decomposed", "--kind", "other", "--name", "E\u0301lan")
+    assert "is not in Unicode's composed form (NFC)" in assert_clean_error(r)
+    assert shipped_kb("add", "entity", "elan", "--kind", "other", "--name", "\u00c9lan \u6a5f").exit_code == 0
+
+
+def test_events_are_held_to_their_ids(shipped_kb: KB, db: Path | str, tmp_path: Path) -> None:
+    shipped_kb("facts")
+    fact = "962657287825"  # llama-3-405b.layer_count (facts/audit.yaml)
+    path = tmp_path / "ev.yaml"
+    path.write_text(f'events:\n  - {{id: my-own-event, fact: {fact}, rank: preferred, reason: "I like it"}}\n')
+    assert "event id 'my-own-event' does not match its content" in assert_clean_error(shipped_kb("load", str(path)))
+    # an event recorded with --record-now loads again without it: the same event, not a backdated new one
+    path.write_text(f'events:\n  - {{fact: {fact}, rank: preferred, reason: "r", recorded_at: "2025-01-01"}}\n')
+    assert "is earlier than the latest" in assert_clean_error(shipped_kb("load", str(path)))
+    assert shipped_kb("load", "--record-now", str(path)).exit_code == 0
+    r = shipped_kb("load", str(path))
+    assert r.exit_code == 0 and "0 events; 1 already recorded" in r.stdout, r.output
+    # a recorded event changed in place is not "already recorded"
+    stmt = "ALTER TABLE event DISABLE TRIGGER event_append_only" if isinstance(db, str) else "DROP TRIGGER event_no_update"
+    raw(db, stmt, "UPDATE event SET reason = 'forged' WHERE reason = 'r'")
+    err = assert_clean_error(shipped_kb("load", str(path)))
+    assert "is recorded, but the stored row differs from this entry" in err
+
+
+def test_a_recorded_at_in_the_future_is_refused(shipped_kb: KB, db: Path | str, tmp_path: Path) -> None:
+    shipped_kb("facts")
+    path = tmp_path / "future.yaml"
+    path.write_text('entities:\n  - {id: future-thing, kind: other, recorded_at: "2099-01-01T00:00:00Z"}\n')
+    assert "recorded_at 2099-01-01T00:00:00Z is in the future" in assert_clean_error(shipped_kb("load", str(path)))
+
+
+@pytest.mark.sqlite_only
+def test_a_search_index_changed_behind_kbs_back_is_found_and_rebuilt(shipped_kb: KB, db: Path) -> None:
+    assert shipped_kb("search", "oversubscription").stdout.startswith("llama-3-cluster")
+    raw(db, "DELETE FROM entity_fts", "DELETE FROM source_fts",
+        "INSERT INTO fact_fts(fact_fts, rowid, quote, note, locator) SELECT 'delete', rowid, quote, note, locator "
+        "FROM fact WHERE entity = 'llama-3-cluster' AND property = 'oversubscription'")
+    assert "oversubscription = 7" not in shipped_kb("search", "oversubscription").stdout  # the claim is not found
+    out = shipped_kb("check").stdout
+    assert "database: [search-index] the facts' search index (fact_fts) does not match the facts" in out
+    assert "the entity search index (entity_fts) has" in out and "the source search index (source_fts) has" in out
+    assert "Rebuilt the search index from the tables." in shipped_kb("check", "--repair-triggers").stdout
+    assert "[search-index]" not in shipped_kb("check").stdout
+    assert shipped_kb("search", "oversubscription").stdout.startswith("llama-3-cluster")

@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 def template_problems(project: Project, template: Template) -> list[tuple[int | None, str]]:
     """Names a template uses that the renderer does not provide, and literal references
     (``q("name", "scenario")``, ``fact("entity.property")``) to things that do not exist."""
+    try:
+        return _problems(project, template)
+    except RecursionError:
+        return [(None, "the template nests too deeply to read (brackets or blocks hundreds of levels deep)")]
+
+
+def _problems(project: Project, template: Template) -> list[tuple[int | None, str]]:
     from jinja2 import TemplateSyntaxError, meta, nodes
 
     from .render import RenderContext

@@ -25,7 +25,7 @@ from ..errors import TemplateError
 SECONDS = 60.0
 MAX_OUTPUT = 20_000_000
 MAX_LENGTH = 1_000_000
-MAX_INT_BITS = 100_000
+MAX_INT_BITS = 14_000  # about 4,200 digits: Python refuses to print an integer much longer
 MEMORY = 2 << 30
 
 

@@ -233,6 +233,8 @@ def render(project: Project, template: Template, scenario: str | None = None) ->
             message = str(exc)
         elif isinstance(exc, UnicodeDecodeError):
             message = "the template is not UTF-8 text"
+        elif isinstance(exc, RecursionError):
+            message = "the template nests too deeply to read (brackets or blocks hundreds of levels deep)"
         else:
             message = f"{type(exc).__name__}: {exc}"
         raise TemplateError(message, where=f"template {where}" + (f", line {line}" if line else "")) from None

@@ -67,13 +67,31 @@ def parse_unit(unit: str) -> Any:
 
         if isinstance(exc, UndefinedUnitError):
             names = [str(n) for n in getattr(exc, "unit_names", ())] or [text]
-            close = difflib.get_close_matches(names[0], [n for n in dir(ureg) if not n.startswith("_")], n=1)
+            close = _other_case(ureg, names[0]) or difflib.get_close_matches(
+                names[0], [n for n in dir(ureg) if not n.startswith("_")], n=1)  # kw -> kW before a near name
             raise UnitError(f"unit {unit!r}: {names[0]!r} is not defined in schema/units.txt"
                             + (f"; did you mean {close[0]!r}?" if close else "")) from None
         raise UnitError(f"unit {unit!r} does not parse; write units like 'TFLOP/s', 'USD/GPU_hour' or 'kW'") from None
     if any(abs(power) > MAX_EXPONENT for power in dict(parsed._units).values()):  # (W^12)^12, W*W*...*W
         raise UnitError(f"unit {_quoted(unit)}: a unit's power must be at most {MAX_EXPONENT} in all")
     return parsed
+
+
+def _other_case(ureg: Any, name: str) -> list[str]:
+    """The same letters in other cases that name a unit (``kw`` -> ``kW``, ``tflop`` -> ``TFLOP``), if any."""
+    import itertools
+
+    if not name.isalpha() or len(name) > 8:
+        return []
+    variants = sorted({"".join(cs) for cs in itertools.product(*((c, c.swapcase()) for c in name))} - {name},
+                      key=lambda v: sum(a != b for a, b in zip(v, name)))  # the fewest letters changed first
+    for variant in variants:
+        try:
+            ureg.parse_units(variant)
+            return [variant]
+        except Exception:  # noqa: BLE001,S112  (not a unit in this case either)
+            continue
+    return []
 
 
 def dimension(unit: str) -> str:

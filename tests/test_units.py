@@ -139,3 +139,9 @@ def test_check_dimension_message_is_one_line():
 def test_si_round_trip(value, unit):
     back = units.from_si(units.to_si(value, unit), unit)
     assert math.isclose(back, value, rel_tol=1e-12, abs_tol=1e-300)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("kw", "kW"), ("Mw", "MW"), ("gb", "GB")])
+def test_a_unit_in_the_wrong_case_suggests_the_right_one(typed: str, meant: str) -> None:
+    with pytest.raises(UnitError, match=f"did you mean '{meant}'"):
+        units.parse_unit(typed)

@@ -192,8 +192,7 @@ def ensure_meta(conn: Any) -> None:
 
 def sqlite_engine(path: Path) -> Any:
     """A SQLAlchemy engine for the SQLite file at ``path``, foreign keys on (not migrated)."""
-    from sqlalchemy import event
-    from sqlmodel import create_engine
+    from sqlalchemy import create_engine, event
 
     if path.exists() and path.is_dir():
         raise KBError(f"database path {str(path)!r} is a directory")

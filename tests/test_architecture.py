@@ -102,3 +102,27 @@ def test_plain_text_goes_through_the_cli_echo():
               for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
               if "click.echo(" in line and "# data:" not in line]
     assert not direct, f"use kb.cli.echo for plain text: {direct}"
+
+
+def test_a_claims_columns_are_the_models():
+    """The store reads a claim's columns from its row type (no model import on a read): they must agree."""
+    from kb import models
+    from kb.rows import FactRow
+
+    assert sorted(FactRow.__annotations__) == sorted(c.name for c in models.tables()["fact"].columns)
+
+
+def test_a_query_on_an_existing_database_imports_no_models(tmp_path):
+    """Cold start: SQLModel and pydantic (about 80 ms) are for creating and writing, not for reading."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "kb.sqlite"
+    assert subprocess.run([sys.executable, "-m", "kb", "--db", str(db), "facts"], capture_output=True,
+                          cwd=KB_DIR.parent).returncode == 0
+    code = ("import sys; from kb.cli import cli\n"
+            "try:\n    cli(['--db', sys.argv[1], 'query', 'gradient_bandwidth', '-s', 'b200-500k-nvl72'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('sqlmodel', 'pydantic', 'kb.models') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, cwd=KB_DIR.parent)
+    assert r.stdout.splitlines() == ["gradient_bandwidth [b200-500k-nvl72] = 292 Tbps", "[]"], (r.stdout, r.stderr)

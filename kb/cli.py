@@ -109,6 +109,8 @@ class FactorType(click.ParamType):  # type: ignore[type-arg]
 
 
 FACTOR = FactorType()
+
+
 def pass_project(f: Any) -> Any:
     """Pass the command the project; where none was found, the error is the command's, so `--help` still works."""
     import functools

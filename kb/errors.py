@@ -126,7 +126,8 @@ class PinMissError(NotFoundError):
     def __init__(self, kind: str, name: str, choices: list[str] | None = None, *, hint: str = "",
                  where: str | None = None) -> None:
         NotFoundError.__init__(self, kind, name, hint=hint, where=where)
-        self.message = f"the pin on {name!r} matches no active claim" + (f"; {hint}" if hint else "")
+        self.message = (f"the pin on {name!r} matches no active claim" + (f"; {hint}" if hint else "") if hint
+                        else f"{name!r} has no active claims (none recorded, or none by --known-at)")
         self.args = (f"{where}: {self.message}" if where else self.message,)
 
 

@@ -142,7 +142,7 @@ def select(claims: Sequence[ClaimRow], ref: str, pins: Mapping[str, str] | None 
             others = [c for c in claims if not c["superseded_by"] and c["effective_rank"] != "deprecated"]
             if others:  # pinned by rank: none has it, but there are claims to choose from
                 raise PinMissError("fact", ref, hint=f"pinned {pinned}; candidates: {listed(others)}")
-            raise PinMissError("fact", ref, hint=(f"pinned {pinned}; " if pinned else "") + "it has no active claims")
+            raise PinMissError("fact", ref, hint=f"pinned {pinned}; it has no active claims" if pinned else "")
         raise PinMissError("fact", ref, hint=f"pinned {pinned}; candidates: {listed(pool)}")
     if combine is not None:
         if different_kinds(found):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 PREFIXES = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -12,22 +12,26 @@ _COUNT_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
 _MONEY_SUFFIXES = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")]
 
 
-def round_sig(x: float, digits: int) -> float:
-    """Round half up, as readers expect (1.25M -> 1.3M), on the number as written (repr), not its binary value."""
+OUTWARD = {"low": ROUND_FLOOR, "high": ROUND_CEILING}  # a bound rounded so the printed interval still contains it
+
+
+def round_sig(x: float, digits: int, rounding: str = ROUND_HALF_UP) -> float:
+    """Round half up, as readers expect (1.25M -> 1.3M), on the number as written (repr), not its binary value;
+    a bound of an interval rounds outward instead (``rounding``: ROUND_FLOOR for a low, ROUND_CEILING for a high)."""
     if x == 0 or not math.isfinite(x):
         return x
     d = Decimal(repr(float(x)))
     exponent = d.adjusted() - digits + 1
-    return float(d.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP))
+    return float(d.quantize(Decimal(1).scaleb(exponent), rounding=rounding))
 
 
-def sig(x: float, digits: int = 3) -> str:
+def sig(x: float, digits: int = 3, rounding: str = ROUND_HALF_UP) -> str:
     """``x`` to ``digits`` significant figures: 6.22, 2048 -> 2050, 1.6e+12 -> 1.6e12, 0.75."""
     if x is None:
         return "?"
     if not math.isfinite(x):
         return "inf" if x > 0 else "-inf" if x < 0 else "nan"
-    r = round_sig(x, digits)
+    r = round_sig(x, digits, rounding)
     if r == 0:
         return "0"
     if 1e-3 <= abs(r) < 1e6:
@@ -38,25 +42,25 @@ def sig(x: float, digits: int = 3) -> str:
     return f"{mantissa}e{int(exp)}"
 
 
-def scaled(x: float, digits: int, table: list[tuple[float, str]]) -> str:
+def scaled(x: float, digits: int, table: list[tuple[float, str]], rounding: str = ROUND_HALF_UP) -> str:
     """``x`` with the largest suffix from ``table`` that keeps it >= 1: 16384 -> 16K; 999999 -> 1M, not 1000K."""
-    x = round_sig(x, digits)
+    x = round_sig(x, digits, rounding)
     for factor, suffix in table:
         if abs(x) >= factor:
             return f"{sig(x / factor, digits)}{suffix}"
     return sig(x, digits)
 
 
-def count(x: float, digits: int = 2) -> str:
+def count(x: float, digits: int = 2, rounding: str = ROUND_HALF_UP) -> str:
     """Counts as people write them: 500K, 16K, 3.5T, 72, 2000 -> 2K."""
     if abs(x) < 1e3:
-        return sig(x, digits)
-    return scaled(x, digits, _COUNT_SUFFIXES)
+        return sig(x, digits, rounding)
+    return scaled(x, digits, _COUNT_SUFFIXES, rounding)
 
 
-def money(x: float, digits: int = 2, symbol: str = "$") -> str:
+def money(x: float, digits: int = 2, symbol: str = "$", rounding: str = ROUND_HALF_UP) -> str:
     """$120M, $3B, $2."""
-    return symbol + scaled(x, digits, _MONEY_SUFFIXES)
+    return symbol + scaled(x, digits, _MONEY_SUFFIXES, rounding)
 
 
 def si_prefixed(x: float, unit: str, digits: int = 3) -> str:
@@ -68,9 +72,9 @@ def si_prefixed(x: float, unit: str, digits: int = 3) -> str:
     return f"{sig(x, digits)} {unit}"
 
 
-def sci(x: float, digits: int = 2) -> str:
+def sci(x: float, digits: int = 2, rounding: str = ROUND_HALF_UP) -> str:
     """Scientific notation as people write FLOP counts: 8.4e25, 1e26."""
-    mantissa, exp = f"{round_sig(x, digits):.{digits - 1}e}".split("e")
+    mantissa, exp = f"{round_sig(x, digits, rounding):.{digits - 1}e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
     return f"{mantissa}e{int(exp)}"
 
@@ -93,8 +97,10 @@ def interval(value: float, low: float | None, high: float | None, unit: str, dig
     """``6.22 s``; ``150 to 169 MW``; ``>= 5``; ``<= 50000``."""
     if low is None and high is None:
         return with_unit(sig(value, digits), unit)
+    low_text = None if low is None else sig(low, digits, OUTWARD["low"])  # outward: the printed range holds the real one
+    high_text = None if high is None else sig(high, digits, OUTWARD["high"])
     if high is None:
-        return with_unit(f">= {sig(low, digits)}", unit)  # type: ignore[arg-type]
+        return with_unit(f">= {low_text}", unit)
     if low is None:
-        return with_unit(f"<= {sig(high, digits)}", unit)
-    return with_unit(f"{sig(low, digits)} to {sig(high, digits)}", unit)
+        return with_unit(f"<= {high_text}", unit)
+    return with_unit(f"{low_text} to {high_text}", unit)

@@ -284,7 +284,7 @@ def test_an_at_most_input_in_a_denominator_gives_an_at_least_result(proj) -> Non
     r = proj.evaluator().evaluate("inverse", "two")  # y <= 3 is 0 to 3, so 2 / y >= 2/3, unbounded above
     assert r.low == pytest.approx(2 / 3) and r.high is None and r.meaning == "at_least"
     out = CliRunner().invoke(cli, ["--root", str(proj.root), "--db", str(proj.db_path), "query", "inverse", "-s", "two"])
-    assert out.exit_code == 0 and out.stdout.strip() == "inverse [two] = >= 0.667", out.output
+    assert out.exit_code == 0 and out.stdout.strip() == "inverse [two] = >= 0.666", out.output
 
 
 def test_sweeps_and_plots_fail_before_printing(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

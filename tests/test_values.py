@@ -145,3 +145,15 @@ def test_values_refused(text, fragment):
 def test_hyphen_and_dash_ranges():
     assert (parse_value("24-27").low, parse_value("24-27").high) == (24.0, 27.0)
     assert parse_value("600\u2013700").kind == "range"
+
+
+def test_a_ranges_bounds_round_outward() -> None:
+    """A printed range contains the computed one: the low rounds down, the high up; a single value half up."""
+    from kb.numfmt import interval
+    from kb.report.formatting import format_value
+
+    assert format_value(123e6, 114e6, 132e6, "MW") == "110-140 MW"  # half up would print 110-130 MW
+    assert format_value(123e6, None, None, "MW") == "120 MW"
+    assert interval(159.0, 150.9, 167.6, "MW") == "150 to 168 MW"
+    assert interval(0.0, 2 / 3, None, "") == ">= 0.666" and interval(0.0, None, 2 / 3, "") == "<= 0.667"
+    assert interval(0.0, -1.25, -1.15, "", digits=2) == "-1.3 to -1.1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import ROUND_HALF_UP
 from typing import Any
 
 from .. import numfmt, units
@@ -65,23 +66,27 @@ def format_value(si_point: float, si_low: float | None, si_high: float | None, u
     elif si_high is not None and si_low is None:
         prefix, values = "at most ", [si_high]
     dim = units.dimension(unit)
+    # each shown number's rounding: a bound rounds outward, so the printed range still contains the sound one
+    ways = ([numfmt.OUTWARD["low"], numfmt.OUTWARD["high"]] if si_low is not None and si_high is not None
+            else [numfmt.OUTWARD["low"]] if si_low is not None else [numfmt.OUTWARD["high"]] if si_high is not None
+            else [ROUND_HALF_UP])
     if style == "money":  # in the given unit, so USD/GPU_hour prints as $2 (the template says "per hour")
-        return prefix + "-".join(numfmt.money(v / units.si_factor(unit), digits) for v in values)
+        return prefix + "-".join(numfmt.money(v / units.si_factor(unit), digits, rounding=w) for v, w in zip(values, ways))
     if style == "sci":  # a FLOP count in FLOPs whatever unit it was written in (PFLOP/s*day, ZFLOP)
         shown_in = "FLOP" if dim == "[compute]" else unit
         unit_text = " FLOPs" if dim == "[compute]" else (f" {unit}" if unit else "")
-        return prefix + "-".join(numfmt.sci(v / units.si_factor(shown_in), digits) for v in values) + unit_text
+        return prefix + "-".join(numfmt.sci(v / units.si_factor(shown_in), digits, w) for v, w in zip(values, ways)) + unit_text
     if style == "count":
         word = " tokens" if dim == "[token]" else ""
-        return prefix + "-".join(numfmt.count(v, digits) for v in values) + word
+        return prefix + "-".join(numfmt.count(v, digits, w) for v, w in zip(values, ways)) + word
     if style == "si":
         base = "B" if dim == "[information]" else _SI_UNITS[dim]
         scale = 8.0 if base == "B" else 1.0
         top = numfmt.round_sig(max(abs(v) for v in values) / scale, digits)
         factor, letter = next(((f, p) for f, p in numfmt.PREFIXES if top >= f), numfmt.PREFIXES[-1])
-        return prefix + "-".join(numfmt.sig(v / scale / factor, digits) for v in values) + f" {letter}{base}"
+        return prefix + "-".join(numfmt.sig(v / scale / factor, digits, w) for v, w in zip(values, ways)) + f" {letter}{base}"
     shown = [v / units.si_factor(unit) for v in values]
-    return prefix + numfmt.with_unit("-".join(numfmt.sig(v, digits) for v in shown), prose_unit(unit, shown))
+    return prefix + numfmt.with_unit("-".join(numfmt.sig(v, digits, w) for v, w in zip(shown, ways)), prose_unit(unit, shown))
 
 
 def approx(claim: Mapping[str, Any]) -> str:

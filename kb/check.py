@@ -33,12 +33,20 @@ TAMPERED = "the database was changed outside kb: restore it from a backup or an 
 
 def check_integrity(store: Store) -> list[Problem]:
     """Rows changed in place and append-only triggers removed: see :mod:`kb.integrity`."""
-    from .integrity import changed_events, changed_facts, search_index_problems, trigger_problems, vocabulary_changes
+    from .integrity import (
+        changed_events,
+        changed_facts,
+        search_index_problems,
+        stored_rows,
+        trigger_problems,
+        vocabulary_changes,
+    )
 
     problems = [Problem("missing-trigger", "database", f"trigger {name} is {what}, so rows can be changed in place; "
                         "`kb check --repair-triggers` restores it") for name, what in trigger_problems(store).items()]
-    facts = {r["id"]: r for r in store.sql("SELECT id, entity, property FROM fact")}
-    for fid, what in sorted(changed_facts(store).items()):
+    changed = changed_facts(store)
+    facts = {r["id"]: r for r in stored_rows(store, "fact", changed, "id, entity, property")} if changed else {}
+    for fid, what in sorted(changed.items()):
         problems.append(Problem("tampered", f"fact {fid} ({facts[fid]['entity']}.{facts[fid]['property']})",
                                 f"{what}; {TAMPERED}"))
     for eid, what in sorted(changed_events(store).items()):

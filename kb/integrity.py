@@ -53,20 +53,23 @@ def event_changes(row: Mapping[str, Any]) -> str | None:
     return None if row["id"] in ids else "its content does not give its id (a field was changed in place)"
 
 
+def stored_rows(store: Store, table: str, ids: Iterable[str] | None = None, columns: str = "*") -> list[Any]:
+    """The rows of ``table`` (all, or those whose id is in ``ids``, read 500 at a time)."""
+    if ids is None:
+        return store.sql(f"SELECT {columns} FROM {table}")
+    wanted = sorted(set(ids))
+    rows: list[Any] = []
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at:at + 500]
+        rows += store.sql(f"SELECT {columns} FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", tuple(chunk))
+    return rows
+
+
 def changed_facts(store: Store, ids: Iterable[str] | None = None) -> dict[str, str]:
     """The stored facts (all, or those of ``ids``) that were changed in place: id -> what changed."""
     from .store import _fact_columns
 
-    wanted = None if ids is None else sorted(set(ids))
-    rows: list[Any] = []
-    if wanted is None:
-        rows = store.sql(f"SELECT {_fact_columns()} FROM fact")
-    else:
-        for at in range(0, len(wanted), 500):
-            chunk = wanted[at:at + 500]
-            rows += store.sql(f"SELECT {_fact_columns()} FROM fact WHERE id IN ({', '.join('?' * len(chunk))})",
-                              tuple(chunk))
-    return {r["id"]: found for r in rows if (found := fact_changes(r))}
+    return {r["id"]: found for r in stored_rows(store, "fact", ids, _fact_columns()) if (found := fact_changes(r))}
 
 
 def changed_events(store: Store) -> dict[str, str]:
@@ -116,15 +119,15 @@ def _postgres_trigger_problems(conn: Any) -> dict[str, str]:
     return out
 
 
+def _trigger_problems(conn: Any) -> dict[str, str]:
+    return _postgres_trigger_problems(conn) if db.is_postgres(conn) else _sqlite_trigger_problems(conn)
+
+
 def trigger_problems(store: Store) -> dict[str, str]:
     """The triggers kb relies on (and, on PostgreSQL, their function and the foreign keys' own triggers) that
     are missing, changed or disabled: name -> what is wrong, in a stable order."""
     with store.engine.connect() as conn:
-        return _postgres_trigger_problems(conn) if db.is_postgres(conn) else _sqlite_trigger_problems(conn)
-
-
-def missing_triggers(store: Store) -> list[str]:
-    return list(trigger_problems(store))
+        return _trigger_problems(conn)
 
 
 def repair_triggers(store: Store) -> list[str]:
@@ -133,21 +136,21 @@ def repair_triggers(store: Store) -> list[str]:
     from . import postgres
 
     with store.engine.begin() as conn:
-        wrong = _postgres_trigger_problems(conn) if db.is_postgres(conn) else _sqlite_trigger_problems(conn)
-        for name in wrong:
-            if db.is_postgres(conn):
-                if name.startswith("foreign keys of "):
-                    conn.exec_driver_sql(f"ALTER TABLE {name.removeprefix('foreign keys of ')} ENABLE TRIGGER ALL")
-                    continue
-                conn.exec_driver_sql(postgres.APPEND_ONLY_FUNCTION)
-                if name == "kb_append_only()":
-                    continue
-                table = postgres.TRIGGERS[name].split(" ON ")[1].split()[0]
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-                conn.exec_driver_sql(postgres.TRIGGERS[name])
-            else:
+        wrong = _trigger_problems(conn)
+        if not db.is_postgres(conn):
+            for name in wrong:
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
                 conn.exec_driver_sql(db.TRIGGERS[name])
+            return list(wrong)
+        if wrong:
+            conn.exec_driver_sql(postgres.APPEND_ONLY_FUNCTION)  # whatever else is wrong, the function is kb's
+        for name in wrong:
+            if name.startswith("foreign keys of "):
+                conn.exec_driver_sql(f"ALTER TABLE {name.removeprefix('foreign keys of ')} ENABLE TRIGGER ALL")
+            elif name in postgres.TRIGGERS:
+                table = name.removesuffix("_append_only").removesuffix("_no_truncate")
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+                conn.exec_driver_sql(postgres.TRIGGERS[name])
     return list(wrong)
 
 

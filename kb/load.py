@@ -139,12 +139,13 @@ class _Pending:
     def check_present(self) -> None:
         """A fact or event the input has and the database already records must be stored as recorded: "already
         recorded" of a row changed in place (behind kb's back) would hide the change."""
-        from .integrity import changed_facts, event_changes
+        from .integrity import changed_facts, event_changes, stored_rows
 
+        stored = {r["id"]: r for r in stored_rows(self.store, "event", self.present_events)}
         for eid, (where, fact, rank, reason) in self.present_events.items():
-            stored = self.store.sql("SELECT * FROM event WHERE id = ?", (eid,))
-            what = event_changes(stored[0]) if stored else None
-            if stored and not what and (stored[0]["fact"], stored[0]["rank"], stored[0]["reason"]) != (fact, rank, reason):
+            row = stored.get(eid)
+            what = event_changes(row) if row else None
+            if row and not what and (row["fact"], row["rank"], row["reason"]) != (fact, rank, reason):
                 what = "its fact, rank or reason is not this entry's"
             if what:
                 raise TamperedError(f"event {eid} is recorded, but the stored row differs from this entry: {what}; "

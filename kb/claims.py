@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from . import units
-from .errors import FileFormatError, KBError, NotFoundError, ValueSyntaxError
+from .errors import FileFormatError, KBError, NotFoundError, ValueSyntaxError, clip
 from .rows import ClaimRow, FactRow, PropertyRow
 from .values import parse_date, parse_value
 
@@ -232,9 +232,8 @@ def check_visible(text: str, what: str) -> str:
         raise ValueSyntaxError(f"{what} {text[:80]!r} is not in Unicode's composed form (NFC): an accent written as "
                                "a separate mark would be a second name that looks like the first; retype it")
     if bad is not None:
-        shown = text if len(text) <= 80 else text[:77] + "..."
         name = unicodedata.name(bad, "a control character").lower()
-        raise ValueSyntaxError(f"{what} {shown!r} holds U+{ord(bad):04X} ({name}), an invisible or control "
+        raise ValueSyntaxError(f"{what} {clip(text)!r} holds U+{ord(bad):04X} ({name}), an invisible or control "
                                "character; write the name without it")
     return text
 
@@ -253,8 +252,7 @@ def check_url(url: str, what: str) -> str:
     except ValueError:  # an unbalanced [ in the host
         ok = False
     if not ok or re.search(r"[\s\x00-\x1f\x7f]", url):
-        shown = url if len(url) <= 80 else url[:77] + "..."
-        raise ValueSyntaxError(f"{what} {shown!r} is not an http:// or https:// address")
+        raise ValueSyntaxError(f"{what} {clip(url)!r} is not an http:// or https:// address")
     return url
 
 

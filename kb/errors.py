@@ -8,6 +8,11 @@ from __future__ import annotations
 QUOTED = 200  # characters of a bad value an error message quotes
 
 
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` for a message: at most ``limit`` characters, cut with ``...``."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def shorten(message: str) -> str:
     """A message whose quoted values (``'...'`` or ``"..."``, as ``repr`` writes them) are at most
     :data:`QUOTED` characters each: a 10 MB value in a file is named, not printed."""

@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any
 
-from .errors import DimensionError, UnitError, ValueSyntaxError
+from .errors import DimensionError, UnitError, ValueSyntaxError, clip
 from .shipped import SCHEMA_DIR
 from .values import ACCEPTED_FORMS, GROUPED_DIGITS, Value, parse_value, split_quantity
 
@@ -37,8 +37,8 @@ MAX_UNIT_LENGTH = 100
 MAX_EXPONENT = 12  # m^2, s^-1, ... (a power like 2000000000 would take pint minutes and overflow)
 
 
-def _quoted(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+def _quoted(text: str) -> str:
+    return repr(clip(text, 60))
 
 
 @functools.lru_cache(maxsize=4096)

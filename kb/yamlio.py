@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import FileFormatError
+from .errors import FileFormatError, clip
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 
@@ -88,17 +88,20 @@ MAX_TEXT_BYTES = 64 << 20  # a template, a fact file: read whole, so bounded
 MAX_SOURCE_TEXT = 64 << 20  # a source's text (quotes are checked against it)
 
 
-def source_text(root: Path, text_path: str, where: str | None = None) -> Path:
-    """The file a source's ``text:`` names: a path under the project folder (``facts/texts/...``), never
-    ``/etc/passwd`` or ``../elsewhere``."""
-    path = root / text_path
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, its symlinks followed, lies under ``root``: a file a stored row or an entry names must
+    not be ``/etc/passwd`` or ``../elsewhere``."""
     try:
-        inside = path.resolve().is_relative_to(root.resolve())
+        return path.resolve().is_relative_to(root.resolve())
     except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the path
-        inside = False
-    if not inside:
-        shown = text_path if len(text_path) <= 100 else text_path[:97] + "..."
-        raise FileFormatError(f"source text {shown!r} is not a file under the project folder; put it under it "
+        return False
+
+
+def source_text(root: Path, text_path: str, where: str | None = None) -> Path:
+    """The file a source's ``text:`` names: a path under the project folder (``facts/texts/...``)."""
+    path = root / text_path
+    if not is_inside(path, root):
+        raise FileFormatError(f"source text {clip(text_path, 100)!r} is not a file under the project folder; put it under it "
                               "(e.g. facts/texts/) and name it relative to the project", where=where)
     try:
         size = path.stat().st_size

@@ -19,7 +19,9 @@ def template_problems(project: Project, template: Template) -> list[tuple[int | 
     try:
         return _problems(project, template)
     except RecursionError:
-        return [(None, "the template nests too deeply to read (brackets or blocks hundreds of levels deep)")]
+        from .limits import TOO_DEEP
+
+        return [(None, TOO_DEEP)]
 
 
 def _problems(project: Project, template: Template) -> list[tuple[int | None, str]]:

@@ -29,6 +29,9 @@ MAX_INT_BITS = 14_000  # about 4,200 digits: Python refuses to print an integer 
 MEMORY = 2 << 30
 
 
+TOO_DEEP = "the template nests too deeply to read (brackets or blocks hundreds of levels deep)"  # a RecursionError
+
+
 class RenderLimit(TemplateError):
     """A template went past one of the bounds above."""
 

@@ -164,12 +164,10 @@ def recorded_template(project: Project, name: str) -> Any:
     database is not trusted to name any other file (a changed row could point at one anywhere)."""
     from pathlib import Path
 
+    from ..yamlio import is_inside
+
     if "/" in name or name.endswith(".j2"):
-        try:
-            inside = Path(name).resolve().is_relative_to(project.root.resolve())
-        except (OSError, RuntimeError, ValueError):
-            inside = False
-        if not inside:
+        if not is_inside(Path(name), project.root):
             raise KBError(f"recorded template {name!r} is not under the project folder; kb stale reads only "
                           "templates there")
     return find_template(project, name)

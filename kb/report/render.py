@@ -234,7 +234,7 @@ def render(project: Project, template: Template, scenario: str | None = None) ->
         elif isinstance(exc, UnicodeDecodeError):
             message = "the template is not UTF-8 text"
         elif isinstance(exc, RecursionError):
-            message = "the template nests too deeply to read (brackets or blocks hundreds of levels deep)"
+            message = limits.TOO_DEEP
         else:
             message = f"{type(exc).__name__}: {exc}"
         raise TemplateError(message, where=f"template {where}" + (f", line {line}" if line else "")) from None

@@ -66,10 +66,9 @@ def format_value(si_point: float, si_low: float | None, si_high: float | None, u
     elif si_high is not None and si_low is None:
         prefix, values = "at most ", [si_high]
     dim = units.dimension(unit)
-    # each shown number's rounding: a bound rounds outward, so the printed range still contains the sound one
-    ways = ([numfmt.OUTWARD["low"], numfmt.OUTWARD["high"]] if si_low is not None and si_high is not None
-            else [numfmt.OUTWARD["low"]] if si_low is not None else [numfmt.OUTWARD["high"]] if si_high is not None
-            else [ROUND_HALF_UP])
+    # each shown number's rounding, as ``values`` was built: a bound rounds outward (the printed range contains
+    # the computed one), a single value half up
+    ways = [numfmt.OUTWARD[k] for k, v in (("low", si_low), ("high", si_high)) if v is not None] or [ROUND_HALF_UP]
     if style == "money":  # in the given unit, so USD/GPU_hour prints as $2 (the template says "per hour")
         return prefix + "-".join(numfmt.money(v / units.si_factor(unit), digits, rounding=w) for v, w in zip(values, ways))
     if style == "sci":  # a FLOP count in FLOPs whatever unit it was written in (PFLOP/s*day, ZFLOP)

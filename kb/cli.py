@@ -18,21 +18,25 @@ def _first_line(detail: object) -> str:
     return lines[0] if lines else type(detail).__name__
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """sqlite3's errors, and SQLAlchemy's if it was imported (a read of a SQLite file does not import it)."""
+    import sqlite3
+
+    wrapped = sys.modules.get("sqlalchemy.exc")
+    return (sqlite3.Error, *((wrapped.DBAPIError,) if wrapped is not None else ()))
+
+
 class KBGroup(click.Group):
     """Turns knowledge-base errors into one line on stderr and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        import sqlite3
-
-        from sqlalchemy.exc import DBAPIError
-
         try:
             return super().invoke(ctx)
         except KBError as exc:
             self._discard(ctx)
             echo(f"Error: {exc}", err=True)
             ctx.exit(1)
-        except (sqlite3.Error, DBAPIError) as exc:
+        except _database_errors() as exc:
             self._discard(ctx)
             detail = getattr(exc, "orig", None) or exc
             echo(f"Error: database {ctx.obj.db_shown if ctx.obj else ''}: {_first_line(detail)}", err=True)

@@ -43,7 +43,7 @@ def epoch(project: Project, files: tuple[str, ...], snapshot: str | None, dry_ru
         with tempfile.TemporaryDirectory() as scratch:
             project.db_path, project.db_url = Path(scratch) / "dry-run.sqlite", None
             report = import_files(project.store, project.root, paths, snapshot=snapshot, dry_run=True, strict=strict)
-            project.store.engine.dispose()
+            project.store.close()
     else:
         before = None if dry_run or new else before_write(project)
         report = import_files(project.store, project.root, paths, snapshot=snapshot, dry_run=dry_run, strict=strict)

@@ -214,6 +214,35 @@ def sqlite_engine(path: Path) -> Any:
     return engine
 
 
+def sqlite_reader(path: Path) -> Any:
+    """A plain ``sqlite3`` connection to the existing SQLite file at ``path``, for reading (autocommit: each
+    statement sees what is committed when it starts), without importing SQLAlchemy."""
+    import os
+    import sqlite3
+
+    conn = sqlite3.connect(f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def is_current(path: Path) -> bool:
+    """Whether the SQLite file at ``path`` has had every migration (then opening it needs no engine)."""
+    import sqlite3
+
+    try:
+        conn = sqlite_reader(path)
+    except sqlite3.Error:
+        return False
+    try:
+        done = {row[0] for row in conn.execute("SELECT name FROM _kb_migrations")}
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return all(name in done for name, _ in MIGRATIONS)
+
+
 def engine_for(target: Path | str) -> Any:
     """An engine for a SQLite file's path or a PostgreSQL URL, its schema migrated."""
     from . import postgres

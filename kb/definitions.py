@@ -136,7 +136,7 @@ def read_queries(folder: Path, root: Path, problems: list[KBError] | None = None
                     raise NotFoundError("query", decl.query, list(raw), where=f"{f.at('inputs')} query {name} input {decl.name}")
             unit = f.opt("unit") or ""
             try:
-                units.parse_unit(unit)
+                units.check_unit(unit)
                 display = f.opt("display_unit") or unit
                 units.check_dimension(display, unit, "display_unit")
             except KBError as exc:
@@ -191,7 +191,7 @@ def _inputs(f: Fields, query: str) -> dict[str, InputDecl]:
             raise FileFormatError(f"input {name!r} needs a 'unit' (\"\" for a count) or a 'query'", where=where)
         if unit is not None:
             try:
-                units.parse_unit(unit)
+                units.check_unit(unit)
             except KBError as exc:
                 raise exc.at(where) from None
         out[name] = InputDecl(name, None if unit is None else ("" if unit == "1" else unit),
@@ -215,9 +215,9 @@ def check_query_dimensions(q: QueryDef, queries: dict[str, QueryDef]) -> None:
         if decl.query and not units.same_dimension(unit, queries[decl.query].unit):
             raise DimensionError(f"input {decl.name} (query {decl.query})", units.dimension(unit),
                                  units.dimension(queries[decl.query].unit), where=where)
-        dims[decl.name] = units.parse_unit(unit).dimensionality
+        dims[decl.name] = units.dimensionality(unit)
     got = formula.infer(q.tree, dims, where)
-    want = units.parse_unit(q.unit).dimensionality
+    want = units.dimensionality(q.unit)
     if got != want:
         raise DimensionError(f"formula '{q.formula}'", str(want) if want else "dimensionless",
                              str(got) if got else "dimensionless", where=where,
@@ -355,7 +355,7 @@ def _binding(name: str, g: Fields, where: str, queries: dict[str, QueryDef]) -> 
         if unit:
             raise FileFormatError("give the unit once: inside 'value' or as 'unit'")
         unit = g.opt("unit") or ""
-        units.parse_unit(unit)
+        units.check_unit(unit)
     reason = g.opt("reason")
     if not reason:
         raise FileFormatError("an assumption needs a 'reason' (why this value)")

@@ -284,10 +284,9 @@ def _const(node: Node) -> float | None:
 
 def infer(node: Node, dims: dict[str, Any], where: str) -> Any:
     """The dimensionality of ``node`` given each input's; errors name the part of the formula."""
-    ureg = units.registry()
-    none = ureg.dimensionless.dimensionality
+    none = units.Dimension()
     if isinstance(node, Num):
-        return units.parse_unit(node.unit).dimensionality if node.unit else none
+        return units.dimensionality(node.unit)
     if isinstance(node, Name):
         return dims[node.name]
     if isinstance(node, Neg):

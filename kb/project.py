@@ -138,13 +138,13 @@ class Project:
     def close(self) -> None:
         """Close the database's connections (a command's end)."""
         if self._store is not None:
-            self._store.engine.dispose()
+            self._store.close()
 
     def discard_created(self) -> None:
         """A command that failed leaves nothing behind: the database it created (if still unchanged since,
         see :mod:`kb.creation`) and the folders it made for it (if still empty)."""
         if self._store is not None:
-            self._store.engine.dispose()
+            self._store.close()
             if self._store.made is not None:
                 from .creation import discard
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
-
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any, cast
 
 from . import claims, db, selection
 from .errors import ConflictError, KBError, NotFoundError
 from .rows import ClaimRow, EntityRow, EventRow, PropertyRow, SourceRow
 from .values import now_stamp, parse_timestamp
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
@@ -36,18 +39,46 @@ class Store:
     """One knowledge base, a SQLite file or a PostgreSQL database. Writes are transactions; history is
     append-only."""
 
-    def __init__(self, engine: Engine, root: Path, path: Path | None, url: str | None = None) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine | None, root: Path, path: Path | None, url: str | None = None) -> None:
+        self._engine = engine  # None: a SQLite store's, made (and the file migrated) on first use
         self.root = root
         self.path = path  # a SQLite store's file
         self.url = url  # a PostgreSQL store's URL
         self.made: Any = None  # a SQLite database this process created (kb.creation.Made)
         self._properties: dict[str, PropertyRow] | None = None  # the vocabulary changes only by sync or load
+        self._readers = threading.local()  # a SQLite store's reading connection, one per thread
+        self._opened: list[sqlite3.Connection] = []
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for writes (and every PostgreSQL statement). A SQLite store makes it on first
+        use: a command that only reads never imports SQLAlchemy (:meth:`sql` reads with ``sqlite3``)."""
+        if self._engine is None:
+            assert self.path is not None
+            self._engine = db.engine_for(self.path)
+        return self._engine
+
+    def close(self) -> None:
+        """Close what this store opened: its engine's connections and its reading connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+        for conn in self._opened:
+            conn.close()
+        self._opened = []
+        self._readers = threading.local()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            assert self.path is not None
+            conn = db.sqlite_reader(self.path)
+            self._readers.conn = conn
+            self._opened.append(conn)
+        return conn
 
     @classmethod
     def open(cls, target: Path | str, root: Path, *, load_shipped: bool = True) -> Store:
         """The store at a SQLite file's path or a PostgreSQL URL; a new one is created with the shipped facts."""
-        from .load import load_paths
         from .vocabulary import sync_properties
 
         if isinstance(target, str):
@@ -59,15 +90,17 @@ class Store:
         made = None
         if creation.is_new(path):
             def build(tmp: Path) -> None:
+                from .load import load_paths
+
                 new = cls(db.engine_for(tmp), root, tmp)
                 try:
                     sync_properties(new, root)
                     if load_shipped and (root / "facts").is_dir():
                         load_paths(new, [root / "facts"], root=root)
                 finally:
-                    new.engine.dispose()
+                    new.close()
             made = creation.create(path, build)  # None: another command made it meanwhile; open theirs
-        store = cls(db.engine_for(path), root, path)
+        store = cls(None if db.is_current(path) else db.engine_for(path), root, path)
         store.made = made
         sync_properties(store, root)
         return store
@@ -100,6 +133,11 @@ class Store:
 
     # ---- reading
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """The rows of one query, each a dict (``?`` placeholders on either database)."""
+        if self.url is None:
+            cur = self._reader().execute(query, params)
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
         with self.engine.connect() as conn:
             return _rows(db.run(conn, query, params))
 

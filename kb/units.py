@@ -2,14 +2,24 @@
 
 Units live at the edges: facts, queries and scenarios are checked and converted
 to SI base units when they load; evaluation runs on plain floats.
+
+What kb needs to know of a unit (its size in SI base units, its dimension, its SI unit) is asked of pint
+once per unit text and remembered in the user's cache folder (:mod:`kb.cache`, keyed on units.txt and
+pint's version), so a command whose units were all seen before never imports pint or builds the registry
+(about 150 ms). A unit pint refuses is never remembered: its error comes from pint each time.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
+import hashlib
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from . import cache
 from .errors import DimensionError, UnitError, ValueSyntaxError, clip
 from .shipped import SCHEMA_DIR
 from .values import ACCEPTED_FORMS, GROUPED_DIGITS, Value, parse_value, split_quantity
@@ -41,13 +51,8 @@ def _quoted(text: str) -> str:
     return repr(clip(text, 60))
 
 
-@functools.lru_cache(maxsize=4096)
-def parse_unit(unit: str) -> Any:
-    """A pint Unit for ``unit``; ``""`` or ``"1"`` is dimensionless."""
-    text = _normalise(unit)
-    ureg = registry()
-    if not text:
-        return ureg.dimensionless
+def _check_text(unit: str, text: str) -> None:
+    """What is refused before pint sees a unit: odd characters, length, powers that are not small numbers."""
     if not re.fullmatch(r"[A-Za-zµ_%0-9 ./*^()\-+]+", text):
         raise UnitError(f"unit {_quoted(unit)} does not parse; use names from schema/units.txt, e.g. 'TFLOP/s'")
     if len(text) > MAX_UNIT_LENGTH:
@@ -58,6 +63,16 @@ def parse_unit(unit: str) -> Any:
         if power is None or abs(float(power.strip("() ").replace(" ", ""))) > MAX_EXPONENT:
             raise UnitError(f"unit {_quoted(unit)}: a power must be a number of at most {MAX_EXPONENT} (units are "
                             "written like 'm^2' or 's^-1')")
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_unit(unit: str) -> Any:
+    """A pint Unit for ``unit``; ``""`` or ``"1"`` is dimensionless."""
+    text = _normalise(unit)
+    ureg = registry()
+    if not text:
+        return ureg.dimensionless
+    _check_text(unit, text)
     try:
         parsed = ureg.parse_units(text)
     except Exception as exc:  # pint raises several unrelated exception types here
@@ -94,43 +109,175 @@ def _other_case(ureg: Any, name: str) -> list[str]:
     return []
 
 
-def dimension(unit: str) -> str:
-    """A readable dimension such as ``[compute] / [time]``; ``dimensionless`` for counts."""
-    dims = parse_unit(unit).dimensionality
-    return str(dims) if dims else "dimensionless"
+class Dimension:
+    """A dimensionality such as ``[compute] / [time]``, as pint's ``UnitsContainer`` computes it (the same order
+    of terms, products, quotients and powers, order-blind equality), without importing pint."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: Iterable[tuple[str, float]] = ()) -> None:
+        self.terms = tuple((k, v) for k, v in terms if v != 0)
+
+    def _combine(self, other: Dimension, sign: int) -> Dimension:
+        out = dict(self.terms)
+        for key, power in other.terms:
+            out[key] = out.get(key, 0) + sign * power
+            if out[key] == 0:
+                del out[key]
+        return Dimension(out.items())
+
+    def __mul__(self, other: Dimension) -> Dimension:
+        return self._combine(other, 1)
+
+    def __truediv__(self, other: Dimension) -> Dimension:
+        return self._combine(other, -1)
+
+    def __pow__(self, power: float) -> Dimension:
+        return Dimension((k, v * power) for k, v in self.terms)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Dimension) and dict(self.terms) == dict(other.terms)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.terms))
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def __str__(self) -> str:
+        if not self.terms:
+            return "dimensionless"
+        from pint.util import UnitsContainer  # only for a message: pint's own wording
+
+        return str(UnitsContainer(dict(self.terms)))
 
 
-def dimension_of(quantity: Any) -> str:
-    dims = quantity.dimensionality
-    return str(dims) if dims else "dimensionless"
+@dataclass(frozen=True)
+class UnitFacts:
+    """What kb uses of a unit: SI size (None when it is not a finite number), dimension and SI unit."""
+
+    factor: float | None
+    dimension: Dimension
+    dimension_text: str
+    si_unit: str
+
+    def saved(self) -> list[Any]:
+        return [self.factor, [list(t) for t in self.dimension.terms], self.dimension_text, self.si_unit]
+
+    @classmethod
+    def from_saved(cls, v: Any) -> UnitFacts | None:
+        try:
+            factor, terms, text, si = v
+            ok = ((factor is None or (isinstance(factor, float) and factor > 0)) and isinstance(text, str)
+                  and isinstance(si, str) and all(isinstance(k, str) and isinstance(p, (int, float)) for k, p in terms))
+            return cls(factor, Dimension((k, p) for k, p in terms), text, si) if ok else None
+        except (TypeError, ValueError):
+            return None
+
+
+_remembered: dict[str, UnitFacts] | None = None
+_learned: dict[str, UnitFacts] = {}
+
+
+@functools.cache
+def _cache_name() -> str:
+    """The cache file's name: a digest of units.txt and of the installed pint (its path and the time it was
+    written, found without importing it: another pint could parse or convert differently)."""
+    import os
+    from importlib.util import find_spec
+
+    spec = find_spec("pint")
+    origin = spec.origin if spec is not None and spec.origin else ""
+    stamp = f"{origin} {os.stat(origin).st_mtime_ns if origin else 0} facts:1"
+    digest = hashlib.sha256(UNITS_FILE.read_bytes() + stamp.encode()).hexdigest()
+    return f"units-{digest[:16]}.json"
+
+
+def _from_cache() -> dict[str, UnitFacts]:
+    global _remembered
+    if _remembered is None:
+        _remembered = {}
+        saved = cache.read(_cache_name())
+        if isinstance(saved, dict):
+            for text, v in saved.items():
+                facts = UnitFacts.from_saved(v)
+                if facts is not None:
+                    _remembered[text] = facts
+    return _remembered
+
+
+@atexit.register
+def _save_learned() -> None:
+    if not _learned:
+        return
+    name = _cache_name()
+    saved = cache.read(name)  # another command may have added units meanwhile: keep them
+    merged = saved if isinstance(saved, dict) and len(saved) < 10_000 else {}
+    merged.update({text: f.saved() for text, f in _learned.items()})
+    cache.write(name, merged)
+    _learned.clear()
 
 
 @functools.lru_cache(maxsize=4096)
-def si_factor(unit: str) -> float:
-    """Multiply a value in ``unit`` by this to get SI base units."""
+def unit_facts(unit: str) -> UnitFacts:
+    """``unit`` checked, with what kb uses of it; pint is asked only for a unit text not seen before."""
     import math
 
+    text = _normalise(unit)
+    if not text:
+        return UnitFacts(1.0, Dimension(), "dimensionless", "")
+    _check_text(unit, text)
+    known = _from_cache().get(text)
+    if known is not None:
+        return known
+    parsed = parse_unit(unit)
     ureg = registry()
     try:
-        factor = float(ureg.Quantity(1.0, parse_unit(unit)).to_base_units().magnitude)
+        base = ureg.Quantity(1.0, parsed).to_base_units()
+        factor: float | None = float(base.magnitude)
     except (OverflowError, ZeroDivisionError, MemoryError):
-        factor = math.inf
-    if not math.isfinite(factor) or factor == 0:
+        base, factor = None, None
+    if factor is not None and (not math.isfinite(factor) or factor == 0):
+        factor = None
+    dims = parsed.dimensionality
+    si = f"{base.units:~}" if base is not None else ""
+    facts = UnitFacts(factor, Dimension(dims.items()), str(dims) if dims else "dimensionless",
+                      "" if si in ("", "dimensionless") else si)
+    _learned[text] = facts
+    return facts
+
+
+def check_unit(unit: str) -> None:
+    """Raise UnitError unless ``unit`` is a unit of schema/units.txt."""
+    unit_facts(unit)
+
+
+def dimensionality(unit: str) -> Dimension:
+    return unit_facts(unit).dimension
+
+
+def dimension(unit: str) -> str:
+    """A readable dimension such as ``[compute] / [time]``; ``dimensionless`` for counts."""
+    return unit_facts(unit).dimension_text
+
+
+def si_factor(unit: str) -> float:
+    """Multiply a value in ``unit`` by this to get SI base units."""
+    factor = unit_facts(unit).factor
+    if factor is None:
         raise UnitError(f"unit {_quoted(unit)} is out of range (its size in SI units is not a finite number)")
     return factor
 
 
-@functools.lru_cache(maxsize=4096)
 def si_unit(unit: str) -> str:
     """The SI base unit string for ``unit``'s dimension (``""`` when dimensionless)."""
-    ureg = registry()
-    base = ureg.Quantity(1.0, parse_unit(unit)).to_base_units().units
-    text = f"{base:~}"
-    return "" if text in ("", "dimensionless") else text
+    facts = unit_facts(unit)
+    si_factor(unit)
+    return facts.si_unit
 
 
 def same_dimension(a: str, b: str) -> bool:
-    return bool(parse_unit(a).dimensionality == parse_unit(b).dimensionality)
+    return unit_facts(a).dimension == unit_facts(b).dimension
 
 
 def bare_percent(unit: str, expected_unit: str, point: float, high: float | None) -> bool:
@@ -165,7 +312,7 @@ def parse_quantity(text: str, *, interval: str | None = None, point: str | None 
                                f"({ACCEPTED_FORMS}) and a unit, e.g. '40 %', '2 to 4 month', '3 TB/s'")
     value, unit = parts
     _refuse_half_range(text, unit)
-    parse_unit(unit)
+    check_unit(unit)
     if interval is not None or point is not None:
         value = parse_value(value.text, interval=interval, point=point, percent_ok=True)
     return value, "" if unit == "1" else unit
@@ -199,7 +346,7 @@ def parse_shaped(text: str, *, interval: str | None = None,
     if unit and unit_after:
         raise ValueSyntaxError(f"{text.strip()!r} gives a unit inside and after {shape}(...); give it once")
     unit = unit or unit_after
-    parse_unit(unit)
+    check_unit(unit)
     if shape in ("lognormal", "loguniform") and (value.low or 0) <= 0:
         raise ValueSyntaxError(f"{text.strip()!r}: {shape} needs a range above zero (its logarithm is drawn)")
     if shape in ("normal", "lognormal"):
@@ -236,8 +383,8 @@ def _range_with_units(text: str) -> tuple[Value, str] | None:
     if not (low and high and low[1] and high[1]) or low[0].kind != "exact" or high[0].kind != "exact":
         return None
     (lv, lu), (hv, hu) = low, high
-    parse_unit(lu)
-    parse_unit(hu)
+    check_unit(lu)
+    check_unit(hu)
     if not same_dimension(lu, hu):
         raise ValueSyntaxError(f"range {raw!r}: its two ends must be in units of one kind, not {lu!r} and {hu!r}")
     lo = lv.point * si_factor(lu) / si_factor(hu)

@@ -66,7 +66,7 @@ def property_row(f: Fields, origin: str, base: PropertyRow | None = None) -> Pro
         unit = f.opt("unit") or ""
     unit = "" if unit == "1" else unit
     try:
-        units.parse_unit(unit)
+        units.check_unit(unit)
     except KBError as exc:
         raise FileFormatError(exc.message, where=f.at("unit")) from None
     plausible = f.opt("plausible")
@@ -161,6 +161,8 @@ def sync_properties(store: Store, root: Path) -> None:
     if not files:
         raise KBError(f"no property vocabulary at {str(root / 'schema' / 'properties.yaml')!r}")
     digest = hashlib.sha256(_SYNC_VERSION + b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)).hexdigest()
+    if store.url is None and _synced(store) == digest:  # a read: no write transaction (nor SQLAlchemy) needed
+        return
     with store.engine.begin() as conn:
         db.ensure_meta(conn)
         row = db.run(conn, "SELECT value FROM _kb_meta WHERE key = 'properties_sha256'").first()
@@ -186,6 +188,17 @@ def sync_properties(store: Store, root: Path) -> None:
             (digest,),
         )
     store.refresh_properties()
+
+
+def _synced(store: Store) -> str | None:
+    """The digest of the schema files last mirrored into a SQLite store, read without a write transaction."""
+    import sqlite3
+
+    try:
+        rows = store.sql("SELECT value FROM _kb_meta WHERE key = 'properties_sha256'")
+    except sqlite3.Error:
+        return None  # no _kb_meta yet
+    return rows[0]["value"] if rows else None
 
 
 def vocabulary(store: Store) -> dict[str, PropertyRow]:

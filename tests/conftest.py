@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,10 @@ from kb.project import Project
 TESTS = Path(__file__).resolve().parent
 FIXTURE = TESTS / "fixture"
 CHECKOUT = TESTS.parent
+
+# The unit cache (kb.cache) of this run, for its in-process and subprocess commands alike: never the user's.
+CACHE = Path(tempfile.mkdtemp(prefix="kb-test-cache-"))
+os.environ["KB_CACHE_DIR"] = str(CACHE)
 
 # No timing thresholds (deadline) and no example database written outside tests/.
 settings.register_profile("kb", deadline=None, database=None)
@@ -101,6 +106,7 @@ def postgres_database() -> Iterator[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    shutil.rmtree(CACHE, ignore_errors=True)
     if SERVER and _EMPTIED:
         import psycopg
 

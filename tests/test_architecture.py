@@ -112,17 +112,32 @@ def test_a_claims_columns_are_the_models():
     assert sorted(FactRow.__annotations__) == sorted(c.name for c in models.tables()["fact"].columns)
 
 
-def test_a_query_on_an_existing_database_imports_no_models(tmp_path):
-    """Cold start: SQLModel and pydantic (about 80 ms) are for creating and writing, not for reading."""
+def _modules_a_query_imports(db, cache):
+    import os
     import subprocess
     import sys
 
-    db = tmp_path / "kb.sqlite"
-    assert subprocess.run([sys.executable, "-m", "kb", "--db", str(db), "facts"], capture_output=True,
-                          cwd=KB_DIR.parent).returncode == 0
     code = ("import sys; from kb.cli import cli\n"
             "try:\n    cli(['--db', sys.argv[1], 'query', 'gradient_bandwidth', '-s', 'b200-500k-nvl72'])\n"
             "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('sqlmodel', 'pydantic', 'kb.models') if m in sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, cwd=KB_DIR.parent)
-    assert r.stdout.splitlines() == ["gradient_bandwidth [b200-500k-nvl72] = 292 Tbps", "[]"], (r.stdout, r.stderr)
+            "print(sorted(m for m in ('sqlmodel', 'pydantic', 'kb.models', 'sqlalchemy', 'pint') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, cwd=KB_DIR.parent,
+                       env={**os.environ, "KB_CACHE_DIR": str(cache)})
+    assert r.stdout.splitlines()[0] == "gradient_bandwidth [b200-500k-nvl72] = 292 Tbps", (r.stdout, r.stderr)
+    return r.stdout.splitlines()[1]
+
+
+def test_a_query_on_an_existing_database_imports_no_orm_and_once_its_units_are_known_no_pint(tmp_path):
+    """Cold start: SQLModel and pydantic (about 80 ms) are for creating and writing, SQLAlchemy (about 120 ms)
+    for writing; a SQLite read uses sqlite3. pint and its registry (about 150 ms) are asked only about a unit
+    not seen before (kb.cache): the first query asks, the next does not, and without a cache every one does."""
+    import subprocess
+    import sys
+
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    assert subprocess.run([sys.executable, "-m", "kb", "--db", str(db), "facts"], capture_output=True,
+                          cwd=KB_DIR.parent, env={**__import__("os").environ, "KB_CACHE_DIR": str(cache)}
+                          ).returncode == 0
+    assert _modules_a_query_imports(db, cache) in ("[]", "['pint']")  # the query's units beyond the facts'
+    assert _modules_a_query_imports(db, cache) == "[]"
+    assert _modules_a_query_imports(db, "off") == "['pint']"

@@ -114,7 +114,7 @@ def test_missing_migrations_are_applied_on_open(store, db, root):
         conn.commit()
     finally:
         conn.close()
-    store.engine.dispose()
+    store.close()
     reopened = Project.open(root, db).store
     conn = sqlite3.connect(db)
     try:

@@ -166,7 +166,7 @@ def test_a_copy_into_a_target_with_only_a_vocabulary_is_refused(pg_url: str, tmp
     src = tmp_path / "kb.sqlite"
     assert KB(CHECKOUT, src)("facts").exit_code == 0
     store = Store._open_postgres(pg_url, tmp_path, load_shipped=False)  # the schema and a synced vocabulary only
-    store.engine.dispose()
+    store.close()
     eng = postgres.engine(pg_url)
     assert postgres.holds_nothing(eng)
     eng.dispose()

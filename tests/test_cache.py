@@ -1,0 +1,74 @@
+"""The unit cache (kb.cache): it only saves work. A missing, corrupt, oversized or unwritable cache gives the
+same answers as a good one; a cached unit is what pint says of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def kb(db: Path, cache: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kb", "--db", str(db), *args], capture_output=True, text=True,
+                          cwd=CHECKOUT, env={**os.environ, "KB_CACHE_DIR": str(cache)})
+
+
+def test_a_query_gives_one_answer_with_a_cache_without_one_and_with_a_spoilt_one(tmp_path):
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    query = ("query", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--unit", "TB/s")
+    first = kb(db, cache, *query)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "gradient_bandwidth [b200-500k-nvl72] = 36.5 TB/s\n"  # 292 Tbps / 8
+    (saved,) = cache.glob("units-*.json")
+    assert json.loads(saved.read_text())["TB/s"][0] == 1e12 * 8  # bytes are 8 bits: SI here is the bit
+    assert kb(db, cache, *query).stdout == first.stdout
+    assert kb(db, "off", *query).stdout == first.stdout
+    for spoilt in ("not json", '{"TB/s": "x"}', '{"TB/s": [null, 5, 1, 2]}', "[1, 2]", " " * (9 << 20)):
+        saved.write_text(spoilt)
+        r = kb(db, cache, *query)
+        assert (r.returncode, r.stdout, r.stderr) == (0, first.stdout, "")
+
+
+def test_an_unwritable_cache_folder_is_no_cache(tmp_path):
+    """/proc refuses a new folder even to root (a chmod'ed folder would not stop root)."""
+    r = kb(tmp_path / "kb.sqlite", "/proc/kb-cache", "query", "gradient_bandwidth", "-s", "b200-500k-nvl72")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "gradient_bandwidth [b200-500k-nvl72] = 292 Tbps\n", "")
+    assert not Path("/proc/kb-cache").exists()
+
+
+def test_a_cache_path_that_is_a_file_is_no_cache(tmp_path):
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    cache.write_text("a file, not a folder")
+    r = kb(db, cache / "kb", "query", "gradient_bandwidth", "-s", "b200-500k-nvl72")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "gradient_bandwidth [b200-500k-nvl72] = 292 Tbps\n", "")
+    assert cache.read_text() == "a file, not a folder"
+
+
+def test_a_bad_unit_is_refused_each_time_and_never_cached(tmp_path):
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    for _ in range(2):
+        r = kb(db, cache, "query", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--unit", "TB/sx")
+        assert r.returncode == 2
+        assert "'TB/sx'" in r.stderr and "Traceback" not in r.stderr
+    for saved in cache.glob("units-*.json"):
+        assert "TB/sx" not in json.loads(saved.read_text())
+
+
+def test_cached_facts_are_pints(tmp_path, monkeypatch):
+    """What the cache answers for a unit is what pint answers: size, dimension and SI unit."""
+    from kb import units
+
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path))
+    for text in ("TFLOP/s", "W", "kW*h", "USD/GPU_hour", "GiB", "Tbps", "month", "%", "m^2/s^-2"):
+        pint_says = units.registry().Quantity(1.0, units.parse_unit(text)).to_base_units()
+        facts = units.UnitFacts.from_saved(json.loads(json.dumps(units.unit_facts(text).saved())))
+        assert facts is not None
+        assert facts.factor == pytest.approx(pint_says.magnitude, rel=1e-15)
+        assert facts.dimension == units.Dimension(units.parse_unit(text).dimensionality.items())
+        assert facts.dimension_text == (str(units.parse_unit(text).dimensionality) or "dimensionless")

@@ -352,9 +352,9 @@ class _Pending:
         path = source_text(Path(self.store.root), src["text_path"], where)
         if not path.is_file():
             return  # `kb check` reports the missing text
-        if path not in self._texts:
-            self._texts[path] = read_text(path, src["text_path"])
-        if not claims.quote_in_text(row["quote"], self._texts[path]):
+        if path not in self._texts:  # normalised once per text, not once per quote
+            self._texts[path] = claims.normalise_text(read_text(path, src["text_path"]))
+        if claims.normalise_text(row["quote"]) not in self._texts[path]:
             raise FileFormatError(f"quote {row['quote'][:60]!r} is not in the text of source {row['source']!r} "
                                   f"({src['text_path']}); quotes are verbatim, or left out", where=where)
 

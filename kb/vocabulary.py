@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import db, units
 from .errors import ConflictError, FileFormatError, KBError
@@ -117,15 +117,32 @@ def plausible_bounds(text: str, unit: str, name: str) -> tuple[float | None, flo
     return (None if value.low is None else value.low * factor), (None if value.high is None else value.high * factor)
 
 
+_READ: dict[tuple[tuple[str, bytes], ...], dict[str, PropertyRow]] = {}  # by the files' origins and contents
+
+
 def read_properties(paths: list[Path]) -> dict[str, PropertyRow]:
-    """The vocabulary the schema files declare, later files adding to (or adjusting) earlier ones."""
+    """The vocabulary the schema files declare, later files adding to (or adjusting) earlier ones. Read and
+    checked once per process for each content of the files (a command that creates a database syncs twice)."""
+    key = tuple((_origin(p), hashlib.sha256(p.read_bytes()).digest()) for p in paths)
+    if key not in _READ:
+        if len(_READ) > 16:
+            _READ.clear()
+        _READ[key] = _read_properties(paths)
+    return {name: cast(PropertyRow, dict(row)) for name, row in _READ[key].items()}
+
+
+def _origin(path: Path) -> str:
+    return "shipped" if path.resolve() == SHIPPED.resolve() else "project"
+
+
+def _read_properties(paths: list[Path]) -> dict[str, PropertyRow]:
     out: dict[str, PropertyRow] = {}
     for path in paths:
         data = read_yaml(path)
         if not isinstance(data, dict) or not isinstance(data.get("properties"), list):
             raise FileFormatError("expected a top-level 'properties:' list", where=str(path))
         seen: set[str] = set()
-        origin = "shipped" if path.resolve() == SHIPPED.resolve() else "project"
+        origin = _origin(path)
         for item in data["properties"]:
             f = Fields(item, str(path), "property", PROPERTY_KEYS)
             name = item.get("name") if isinstance(item, dict) else None

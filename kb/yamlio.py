@@ -8,6 +8,8 @@ objects that remember the line of each key, so errors can point at it.
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -38,50 +40,66 @@ class YList(list):  # type: ignore[type-arg]
     line: int = 0
 
 
-_MAX_REPEATS = 1_000_000  # values reached again through aliases ("billion laughs"); a file's own size is free
+_MAX_REPEATS = 100_000  # values reached again through aliases ("billion laughs"); a file's own size is free
 
 
-class _Budget:
-    def __init__(self) -> None:
-        self.visits = 0
-        self.distinct: set[int] = set()
+class _Converter:
+    """A composed YAML document to plain values with lines. Aliases are bounded: a value reached again through
+    one counts, with what it holds, against ``_MAX_REPEATS``; an alias inside the value it names is refused."""
 
+    def __init__(self, where: str) -> None:
+        yaml = sys.modules["yaml"]  # imported by read_yaml
+        self.where = where
+        self.scalar, self.sequence, self.mapping = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+        self.visits = self.distinct = 0  # values made, and values in distinct collections
+        self.done: set[int] = set()  # collections made once
+        self.open: set[int] = set()  # collections being made (an alias to one is a cycle)
 
-def _convert(node: Any, where: str, seen: tuple[int, ...] = (), budget: _Budget | None = None) -> Any:
-    import yaml
+    def _at(self, node: Any) -> str:
+        return f"{self.where}:{node.start_mark.line + 1}"
 
-    budget = budget if budget is not None else _Budget()
-    budget.visits += 1
-    budget.distinct.add(id(node))
-    if budget.visits - len(budget.distinct) > _MAX_REPEATS:
-        raise FileFormatError("aliases expand to too many values", where=f"{where}:{node.start_mark.line + 1}")
-    if id(node) in seen:
-        raise FileFormatError("an alias refers to the value that contains it", where=f"{where}:{node.start_mark.line + 1}")
-    if not isinstance(node, yaml.ScalarNode):
-        seen = seen + (id(node),)
-    if isinstance(node, yaml.ScalarNode):
-        if not node.style and node.value in _NULLS:  # plain (libyaml says "", the Python parser None)
-            return None
-        return node.value
-    if isinstance(node, yaml.SequenceNode):
-        out = YList(_convert(item, where, seen, budget) for item in node.value)
+    def convert(self, node: Any) -> Any:
+        kind = type(node)
+        if kind is self.scalar:
+            if not node.style and node.value in _NULLS:  # plain (libyaml says "", the Python parser None)
+                return None
+            return node.value
+        key = id(node)
+        if key in self.open:
+            raise FileFormatError("an alias refers to the value that contains it", where=self._at(node))
+        size = len(node.value) + 1
+        self.visits += size
+        if key not in self.done:
+            self.done.add(key)
+            self.distinct += size
+        elif self.visits - self.distinct > _MAX_REPEATS:
+            raise FileFormatError("aliases expand to too many values", where=self._at(node))
+        self.open.add(key)
+        try:
+            if kind is self.sequence:
+                out = YList(self.convert(item) for item in node.value)
+                out.line = node.start_mark.line + 1
+                return out
+            if kind is self.mapping:
+                return self._mapping(node)
+        finally:
+            self.open.discard(key)
+        raise FileFormatError(f"unsupported YAML node {kind.__name__}", where=self.where)
+
+    def _mapping(self, node: Any) -> YMap:
+        out = YMap()
         out.line = node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.MappingNode):
-        out_map = YMap()
-        out_map.line = node.start_mark.line + 1
-        out_map.key_lines = {}
+        out.key_lines = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, where, seen, budget)
+            key = self.convert(key_node)
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
-                raise FileFormatError("mapping keys must be plain words", where=f"{where}:{line}")
-            if key in out_map:
-                raise FileFormatError(f"duplicate key {key!r}", where=f"{where}:{line}")
-            out_map[key] = _convert(value_node, where, seen, budget)
-            out_map.key_lines[key] = line
-        return out_map
-    raise FileFormatError(f"unsupported YAML node {type(node).__name__}", where=where)
+                raise FileFormatError("mapping keys must be plain words", where=f"{self.where}:{line}")
+            if key in out:
+                raise FileFormatError(f"duplicate key {key!r}", where=f"{self.where}:{line}")
+            out[key] = self.convert(value_node)
+            out.key_lines[key] = line
+        return out
 
 
 MAX_TEXT_BYTES = 64 << 20  # a template, a fact file: read whole, so bounded
@@ -196,6 +214,19 @@ def write_chunks(path: Path, chunks: Iterable[str] | Iterable[bytes], *, binary:
         raise
 
 
+@functools.cache
+def _loader() -> Any:
+    """The safe loader (libyaml's when PyYAML is built with it), composing only: values stay text (kb reads
+    every value from its text), so no scalar's implicit type is resolved (a third of the time of a read)."""
+    import yaml
+
+    class _Composer(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+            return "tag:yaml.org,2002:str"  # unread: _Converter goes by the node's kind and its text
+
+    return _Composer
+
+
 def read_yaml(path: Path, *, label: str | None = None) -> Any:
     """Parse one YAML file; errors name the file and line."""
     import yaml
@@ -203,13 +234,13 @@ def read_yaml(path: Path, *, label: str | None = None) -> Any:
     where = label or str(path)
     text = read_text(path, where)
     try:
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when built with it
+        node = yaml.compose(text, Loader=_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise FileFormatError(f"YAML does not parse: {problem}", where=f"{where}{line}") from None
-    return None if node is None else _convert(node, where)
+    return None if node is None else _Converter(where).convert(node)
 
 
 def dump_yaml(data: Any) -> str:

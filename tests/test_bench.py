@@ -14,7 +14,7 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize("script, counts", [
     ("bench/bench_core.py", (4,)),
     ("bench/bench_bulk.py", (6,)),
-    ("bench/bench_cold_start.py", (3,)),
+    ("bench/bench_cold_start.py", (4,)),
     # bench_uncertainty also asserts the engine's p5 and p95 equal hand-written numpy's; its third line,
     # against squigglepy, is printed where the bench extra is installed
     ("bench/bench_uncertainty.py", (2, 3)),

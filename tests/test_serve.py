@@ -342,3 +342,21 @@ def test_an_ignored_sighup_stays_ignored(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 143 and list(tmp.iterdir()) == []
+
+
+def test_sqlite_utils_reads_the_tables_as_the_readme_says(tmp_path: Path) -> None:
+    """README (Browsing): the tables are plain SQLite tables that sqlite-utils reads directly."""
+    db = tmp_path / "kb.sqlite"
+    made = subprocess.run([sys.executable, "-m", "kb", "--db", str(db), "facts", "h100-sxm"], cwd=CHECKOUT,
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    tool = str(Path(sys.executable).parent / "sqlite-utils")
+    tables = subprocess.run([tool, "tables", str(db), "--counts"], capture_output=True, text=True)
+    counts = {t["table"]: t["count"] for t in json.loads(tables.stdout)}
+    with sqlite3.connect(db) as conn:
+        facts = conn.execute("SELECT count(*) FROM fact").fetchone()[0]
+    conn.close()
+    assert counts["fact"] == facts > 100 and counts["source"] > 10
+    rows = subprocess.run([tool, "rows", str(db), "fact", "-c", "id", "-c", "source", "--where",
+                           "entity = 'h100-sxm' AND property = 'dense_bf16_flops'"], capture_output=True, text=True)
+    assert {"id": "7a08f09b8290", "source": "nvidia-h100-whitepaper"} in json.loads(rows.stdout), rows.stderr

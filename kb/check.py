@@ -236,10 +236,16 @@ def _check_bindings(project: Project, catalog: Catalog, scenario: ScenarioDef) -
 
 def check_all(project: Project) -> list[Problem]:
     """Everything: stored facts, the fact files (validated, not written), queries, scenarios, templates."""
+    from . import units
     from .load import load_paths
 
+    # first, before anything converts a unit: the unit cache must say what pint says (else it is removed)
+    wrong = units.verify_cache()
+    cache_problems = [Problem("unit-cache", units.cache_file(), f"{', '.join(wrong)}; the cache is removed (it was "
+                              "edited, or made by another pint), and this check computed every unit with pint")
+                      ] if wrong else []
     store = project.store
-    problems = check_facts(store)
+    problems = cache_problems + check_facts(store)
     if project.facts_dir.is_dir():
         reports: list[Any] = []
         problems += check_files("facts", lambda: reports.append(

@@ -38,8 +38,13 @@ class KBGroup(click.Group):
             ctx.exit(1)
         except _database_errors() as exc:
             self._discard(ctx)
-            detail = getattr(exc, "orig", None) or exc
-            echo(f"Error: database {ctx.obj.db_shown if ctx.obj else ''}: {_first_line(detail)}", err=True)
+            detail = _first_line(getattr(exc, "orig", None) or exc)
+            if detail == "database is locked":
+                from .db import LOCK_WAIT
+
+                detail += (f": another command kept it locked for {LOCK_WAIT:g} s; try again when it has finished "
+                           "(a program holding a write transaction on the file keeps every writer waiting)")
+            echo(f"Error: database {ctx.obj.db_shown if ctx.obj else ''}: {detail}", err=True)
             ctx.exit(1)
         except click.exceptions.Exit as exc:
             if exc.exit_code:
@@ -167,6 +172,7 @@ def cli(ctx: click.Context, root: str | None, db: str) -> None:
     """A knowledge base of sourced facts about AI compute, with derived-quantity queries."""
     try:
         ctx.obj = Project.open(root, db)
+        ctx.obj.remember_reads = True  # a command is short: one state of the database, read once
     except KBError as exc:
         ctx.meta["kb.no_project"] = str(exc)  # raised by the command (its --help needs no project)
         return

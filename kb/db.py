@@ -190,6 +190,12 @@ def ensure_meta(conn: Any) -> None:
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _kb_meta (key TEXT PRIMARY KEY, value TEXT)")
 
 
+# Seconds a SQLite command waits for another's write to finish before "database is locked" (sqlite3's
+# default, 5 s, lost writes of a burst of concurrent commands on a loaded machine: SQLite's busy handler
+# polls, it does not queue). As long as a PostgreSQL command waits for kb's lock.
+LOCK_WAIT = 60.0
+
+
 def sqlite_engine(path: Path) -> Any:
     """A SQLAlchemy engine for the SQLite file at ``path``, foreign keys on (not migrated)."""
     from sqlalchemy import create_engine, event
@@ -197,7 +203,7 @@ def sqlite_engine(path: Path) -> Any:
     if path.exists() and path.is_dir():
         raise KBError(f"database path {str(path)!r} is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": LOCK_WAIT})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -221,7 +227,7 @@ def sqlite_reader(path: Path) -> Any:
     import sqlite3
 
     conn = sqlite3.connect(f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, isolation_level=None,
-                           check_same_thread=False)
+                           check_same_thread=False, timeout=LOCK_WAIT)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 

@@ -44,6 +44,7 @@ class Project:
     _catalog: Catalog | None = field(default=None, repr=False)
     _created: list[Path] = field(default_factory=list, repr=False)  # what opening the store made
     load_shipped: bool = True  # a new database starts with facts/; `kb load PATH` into a new one does not
+    remember_reads: bool = False  # one command: its store keeps what it read until it writes (Store.remember)
     db_url: str | None = None  # --db postgresql://...: a PostgreSQL database instead of a SQLite file
 
     @classmethod
@@ -118,10 +119,12 @@ class Project:
 
             if self.db_url:
                 self._store = Store.open(self.db_url, self.root, load_shipped=self.load_shipped)
+                self._store.remember = self.remember_reads
                 return self._store
             if not self.db_path.exists():
                 self._created = [p for p in self.db_path.parents if not p.exists()]  # folders, the deepest first
             self._store = Store.open(self.db_path, self.root, load_shipped=self.load_shipped)
+        self._store.remember = self.remember_reads
         return self._store
 
     def refuse_database(self, path: Path, option: str) -> None:

@@ -48,6 +48,13 @@ class Store:
         self._properties: dict[str, PropertyRow] | None = None  # the vocabulary changes only by sync or load
         self._readers = threading.local()  # a SQLite store's reading connection, one per thread
         self._opened: list[sqlite3.Connection] = []
+        # remember: what a command has read (claims, entities) is kept for the command and forgotten at each
+        # commit through this store's engine, so it sees one state of the database and its own writes (kb check
+        # reads each claim set once, not once per template). Off for a long-lived store (a library user's).
+        self.remember = False
+        self._read: dict[tuple[Any, ...], Any] = {}
+        if engine is not None:
+            self._watch(engine)
 
     @property
     def engine(self) -> Engine:
@@ -56,7 +63,13 @@ class Store:
         if self._engine is None:
             assert self.path is not None
             self._engine = db.engine_for(self.path)
+            self._watch(self._engine)
         return self._engine
+
+    def _watch(self, engine: Engine) -> None:
+        from sqlalchemy import event
+
+        event.listen(engine, "commit", lambda _conn: self._read.clear())
 
     def close(self) -> None:
         """Close what this store opened: its engine's connections and its reading connections."""
@@ -173,6 +186,14 @@ class Store:
 
     def entity(self, entity_id: str) -> EntityRow:
         """An entity by id or alias; case does not matter (``h100`` finds the alias ``H100``)."""
+        key = ("entity", entity_id)
+        if not self.remember:
+            return self._entity(entity_id)
+        if key not in self._read:
+            self._read[key] = self._entity(entity_id)
+        return cast(EntityRow, dict(self._read[key]))
+
+    def _entity(self, entity_id: str) -> EntityRow:
         wanted = entity_id.strip().casefold()
         rows = self.sql("SELECT * FROM entity WHERE id = ?", (entity_id.strip().lower(),))
         if rows:
@@ -214,6 +235,15 @@ class Store:
         self, entity: str | None = None, prop: str | None = None, known_at: str | None = None
     ) -> list[ClaimRow]:
         """Every claim (annotated with effective rank and supersession) visible at ``known_at``."""
+        cutoff = parse_timestamp(known_at, "--known-at") if known_at else None
+        if not (self.remember and entity and prop):
+            return self._claims(entity, prop, cutoff)
+        key = ("claims", entity, prop, cutoff)
+        if key not in self._read:
+            self._read[key] = self._claims(entity, prop, cutoff)
+        return [cast(ClaimRow, dict(c)) for c in self._read[key]]
+
+    def _claims(self, entity: str | None, prop: str | None, cutoff: str | None) -> list[ClaimRow]:
         where, params = ["1=1"], []
         if entity:
             where.append("entity = ?")
@@ -221,7 +251,6 @@ class Store:
         if prop:
             where.append("property = ?")
             params.append(prop)
-        cutoff = parse_timestamp(known_at, "--known-at") if known_at else None
         if cutoff:
             where.append("recorded_at <= ?")
             params.append(cutoff)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import cache
-from .errors import DimensionError, UnitError, ValueSyntaxError, clip
+from .errors import DimensionError, KBError, UnitError, ValueSyntaxError, clip
 from .shipped import SCHEMA_DIR
 from .values import ACCEPTED_FORMS, GROUPED_DIGITS, Value, parse_value, split_quantity
 
@@ -82,6 +82,10 @@ def parse_unit(unit: str) -> Any:
 
         if isinstance(exc, UndefinedUnitError):
             names = [str(n) for n in getattr(exc, "unit_names", ())] or [text]
+            if re.fullmatch(r"[kKMGTPE]?b", names[0]):  # Gb: gigabits or gigabytes? 8x apart, so not guessed
+                raise UnitError(f"unit {unit!r}: {names[0]!r} is not defined in schema/units.txt; write bits as "
+                                f"'{names[0][:-1]}bit' ('{names[0][:-1]}bit/s', '{names[0][:-1]}bps') or bytes as "
+                                f"'{names[0][:-1]}B'") from None
             close = _other_case(ureg, names[0]) or difflib.get_close_matches(
                 names[0], [n for n in dir(ureg) if not n.startswith("_")], n=1)  # kw -> kW before a near name
             raise UnitError(f"unit {unit!r}: {names[0]!r} is not defined in schema/units.txt"
@@ -214,6 +218,8 @@ def _save_learned() -> None:
     saved = cache.read(name)  # another command may have added units meanwhile: keep them
     merged = saved if isinstance(saved, dict) and len(saved) < 10_000 else {}
     merged.update({text: f.saved() for text, f in _learned.items()})
+    if saved is None:
+        cache.prune("units-*.json", keep=name)  # a new cache: those of other versions of units.txt or pint go
     cache.write(name, merged)
     _learned.clear()
 
@@ -221,8 +227,6 @@ def _save_learned() -> None:
 @functools.lru_cache(maxsize=4096)
 def unit_facts(unit: str) -> UnitFacts:
     """``unit`` checked, with what kb uses of it; pint is asked only for a unit text not seen before."""
-    import math
-
     text = _normalise(unit)
     if not text:
         return UnitFacts(1.0, Dimension(), "dimensionless", "")
@@ -230,6 +234,14 @@ def unit_facts(unit: str) -> UnitFacts:
     known = _from_cache().get(text)
     if known is not None:
         return known
+    facts = _ask_pint(unit)
+    _learned[text] = facts
+    return facts
+
+
+def _ask_pint(unit: str) -> UnitFacts:
+    import math
+
     parsed = parse_unit(unit)
     ureg = registry()
     try:
@@ -241,10 +253,47 @@ def unit_facts(unit: str) -> UnitFacts:
         factor = None
     dims = parsed.dimensionality
     si = f"{base.units:~}" if base is not None else ""
-    facts = UnitFacts(factor, Dimension(dims.items()), str(dims) if dims else "dimensionless",
-                      "" if si in ("", "dimensionless") else si)
-    _learned[text] = facts
-    return facts
+    return UnitFacts(factor, Dimension(dims.items()), str(dims) if dims else "dimensionless",
+                     "" if si in ("", "dimensionless") else si)
+
+
+def verify_cache() -> list[str]:
+    """Each cached unit re-asked of pint (``kb check``): the units whose cached facts disagree. A cache that
+    disagrees is removed and not used again by this process, so what follows is computed by pint."""
+    global _remembered
+    wrong = []
+    for text, facts in sorted(_from_cache().items()):
+        try:
+            truth = _ask_pint(text)
+        except KBError:
+            wrong.append(f"{text!r}: cached, but pint does not know it")
+            continue
+        if not _agree(facts, truth):
+            wrong.append(f"{text!r}: cached as {_said(facts)}, pint says {_said(truth)}")
+    if wrong:
+        cache.remove(_cache_name())
+        _remembered = {}
+        _learned.clear()
+        unit_facts.cache_clear()
+    return wrong
+
+
+def _agree(a: UnitFacts, b: UnitFacts) -> bool:
+    import math
+
+    same_size = (a.factor is None and b.factor is None) or (
+        a.factor is not None and b.factor is not None and math.isclose(a.factor, b.factor, rel_tol=1e-12))
+    return same_size and (a.dimension, a.dimension_text, a.si_unit) == (b.dimension, b.dimension_text, b.si_unit)
+
+
+def _said(f: UnitFacts) -> str:
+    return f"{f.factor:g} {f.si_unit or '(a count)'} ({f.dimension_text})" if f.factor is not None else "out of range"
+
+
+def cache_file() -> str:
+    """Where the unit cache is (for messages), or 'off'."""
+    at = cache.path(_cache_name())
+    return str(at) if at is not None else "off"
 
 
 def check_unit(unit: str) -> None:

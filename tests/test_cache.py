@@ -26,13 +26,43 @@ def test_a_query_gives_one_answer_with_a_cache_without_one_and_with_a_spoilt_one
     assert first.returncode == 0, first.stderr
     assert first.stdout == "gradient_bandwidth [b200-500k-nvl72] = 36.5 TB/s\n"  # 292 Tbps / 8
     (saved,) = cache.glob("units-*.json")
-    assert json.loads(saved.read_text())["TB/s"][0] == 1e12 * 8  # bytes are 8 bits: SI here is the bit
+    assert json.loads(saved.read_text())["value"]["TB/s"][0] == 1e12 * 8  # bytes are 8 bits: SI here is the bit
     assert kb(db, cache, *query).stdout == first.stdout
     assert kb(db, "off", *query).stdout == first.stdout
-    for spoilt in ('{"TB/s": [null, 5, 1, 2]}', "[1, 2", " " * (9 << 20)):  # wrong shape, not JSON, too large
+    good = json.loads(saved.read_text())
+    edited = {"sha256": good["sha256"], "value": {**good["value"], "TB/s": [1e6, *good["value"]["TB/s"][1:]]}}
+    for spoilt in (json.dumps(edited), sealed({"TB/s": [None, 5, 1, 2]}), "[1, 2", " " * (9 << 20)):
+        # edited by hand (its digest no longer matches), a sealed wrong shape, not JSON, too large
         saved.write_text(spoilt)
         r = kb(db, cache, *query)
         assert (r.returncode, r.stdout, r.stderr) == (0, first.stdout, "")
+
+
+def sealed(value):
+    from kb.cache import _digest
+
+    return json.dumps({"sha256": _digest(value), "value": value})
+
+
+def test_kb_check_finds_a_cache_that_disagrees_with_pint_and_removes_it(tmp_path):
+    """A cache re-sealed after an edit (or written by another pint) would give wrong numbers: kb check
+    re-asks pint about every cached unit, says which disagree, removes the cache and checks with pint."""
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    assert kb(db, cache, "query", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--unit", "TB/s").returncode == 0
+    (saved,) = cache.glob("units-*.json")
+    value = json.loads(saved.read_text())["value"]
+    value["TB/s"] = [1e12, *value["TB/s"][1:]]  # bytes taken for bits: 8x off
+    saved.write_text(sealed(value))
+    wrong = kb(db, cache, "query", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--unit", "TB/s")
+    assert wrong.stdout == "gradient_bandwidth [b200-500k-nvl72] = 292 TB/s\n"  # what a trusted cache gives
+    r = kb(db, cache, "check")
+    assert r.returncode == 1
+    assert (f"{saved}: [unit-cache] 'TB/s': cached as 1e+12 bit / s ([information] / [time]), pint says 8e+12 "
+            "bit / s ([information] / [time]); the cache is removed") in r.stdout, r.stdout
+    assert not saved.exists() or json.loads(saved.read_text())["value"]["TB/s"][0] == 8e12  # made again, by pint
+    right = kb(db, cache, "query", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--unit", "TB/s")
+    assert right.stdout == "gradient_bandwidth [b200-500k-nvl72] = 36.5 TB/s\n"
+    assert kb(db, cache, "check").returncode == 0
 
 
 def test_an_unwritable_cache_folder_is_no_cache(tmp_path):
@@ -40,6 +70,13 @@ def test_an_unwritable_cache_folder_is_no_cache(tmp_path):
     r = kb(tmp_path / "kb.sqlite", "/proc/kb-cache", "query", "gradient_bandwidth", "-s", "b200-500k-nvl72")
     assert (r.returncode, r.stdout, r.stderr) == (0, "gradient_bandwidth [b200-500k-nvl72] = 292 Tbps\n", "")
     assert not Path("/proc/kb-cache").exists()
+
+
+@pytest.mark.parametrize("word", ["off", "OFF", "0", "false", "None"])
+def test_caching_is_turned_off_by_any_case_of_off(tmp_path, word):
+    r = kb(tmp_path / "kb.sqlite", word, "query", "gradient_bandwidth", "-s", "b200-500k-nvl72")
+    assert (r.returncode, r.stdout) == (0, "gradient_bandwidth [b200-500k-nvl72] = 292 Tbps\n")
+    assert not (CHECKOUT / word).exists()
 
 
 def test_a_cache_path_that_is_a_file_is_no_cache(tmp_path):
@@ -57,7 +94,7 @@ def test_a_bad_unit_is_refused_each_time_and_never_cached(tmp_path):
         assert r.returncode == 2
         assert "'TB/sx'" in r.stderr and "Traceback" not in r.stderr
     for saved in cache.glob("units-*.json"):
-        assert "TB/sx" not in json.loads(saved.read_text())
+        assert "TB/sx" not in json.loads(saved.read_text())["value"]
 
 
 def test_cached_facts_are_pints(tmp_path, monkeypatch):

@@ -27,10 +27,11 @@ from kb.cli import cli
 root, db, writer, each = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 failed = 0
 for i in range(each):
-    try:
-        cli.main(["--root", root, "--db", db, "add", "fact", "big-run", "gpu_count", str(100000 + writer * 1000 + i), "",
-                  "--source", "news-item", "--note", f"writer {writer}, fact {i}"],
-                 prog_name="kb", standalone_mode=False)
+    try:  # without standalone mode, a command's exit status is returned
+        code = cli.main(["--root", root, "--db", db, "add", "fact", "big-run", "gpu_count", str(100000 + writer * 1000 + i),
+                         "", "--source", "news-item", "--note", f"writer {writer}, fact {i}"],
+                        prog_name="kb", standalone_mode=False)
+        failed += bool(code)
     except SystemExit as exc:
         failed += exc.code != 0
     except Exception as exc:

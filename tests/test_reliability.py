@@ -110,8 +110,12 @@ def test_an_output_path_that_is_the_database_is_refused(root: Path, tmp_path: Pa
     assert plot_db.read_bytes() == png
 
 
-def test_a_render_whose_record_fails_writes_nothing(kb: KB, db: Path, tmp_path: Path) -> None:
+def test_a_render_whose_record_fails_writes_nothing(kb: KB, db: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb import db as kb_db
+
     assert kb("facts").exit_code == 0
+    monkeypatch.setattr(kb_db, "LOCK_WAIT", 1.0)  # not the minute a user's command waits
     out = tmp_path / "site.md"
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock: readers go on, writers wait
@@ -120,7 +124,7 @@ def test_a_render_whose_record_fails_writes_nothing(kb: KB, db: Path, tmp_path: 
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert "database is locked" in assert_clean_error(r)
+    assert "database is locked: another command kept it locked for 1 s; try again" in assert_clean_error(r)
     assert not out.exists()
 
 

@@ -145,3 +145,10 @@ def test_si_round_trip(value, unit):
 def test_a_unit_in_the_wrong_case_suggests_the_right_one(typed: str, meant: str) -> None:
     with pytest.raises(UnitError, match=f"did you mean '{meant}'"):
         units.parse_unit(typed)
+
+
+@pytest.mark.parametrize("typed, prefix", [("Gb/s", "G"), ("Mb", "M"), ("b", "")])
+def test_b_is_not_guessed_as_bits_or_bytes(typed, prefix):
+    """Gb is gigabits to a network engineer and a typo of GB to others: 8x apart, so both are offered."""
+    with pytest.raises(UnitError, match=f"write bits as '{prefix}bit' .* or bytes as '{prefix}B'"):
+        units.check_unit(typed)

@@ -51,17 +51,41 @@ def read(name: str) -> Any:
     if at is None:
         return None
     try:
-        with open(at, "rb") as f:
+        fd = os.open(at, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO planted there must not block the command
+    except OSError:
+        return None
+    try:
+        if not _trusted(os.fstat(fd), at.parent):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
             data = f.read(MAX_BYTES + 1)
         sealed = None if len(data) > MAX_BYTES else json.loads(data)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deep
         return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if not isinstance(sealed, dict) or set(sealed) != {"sha256", "value"}:
         return None
     try:
         return sealed["value"] if sealed["sha256"] == _digest(sealed["value"]) else None
     except ValueError:
         return None
+
+
+def _trusted(st: os.stat_result, parent: Path) -> bool:
+    """A regular file of this user that no one else may write, in a folder no one else may write (as ssh asks
+    of its keys): a cache someone else could write could make kb compute wrong numbers."""
+    import stat
+
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return False
+    try:
+        folder_st = parent.stat()
+    except OSError:
+        return False
+    return folder_st.st_uid == os.getuid() and not folder_st.st_mode & 0o022
 
 
 def remove(name: str) -> None:
@@ -80,7 +104,7 @@ def write(name: str, value: Any) -> None:
     if where is None:
         return
     try:
-        where.mkdir(parents=True, exist_ok=True)
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -203,7 +203,9 @@ def sqlite_engine(path: Path) -> Any:
     if path.exists() and path.is_dir():
         raise KBError(f"database path {str(path)!r} is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": LOCK_WAIT})
+    uri = _file_uri(path)  # not sqlite:///{path}: SQLAlchemy would read '%20' or '?' in a file's name as URL syntax
+    engine = create_engine("sqlite://", creator=lambda: _sqlite3().connect(uri, uri=True, timeout=LOCK_WAIT,
+                                                                             check_same_thread=False))
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -220,20 +222,33 @@ def sqlite_engine(path: Path) -> Any:
     return engine
 
 
+def _sqlite3() -> Any:
+    import sqlite3
+
+    return sqlite3
+
+
+def _file_uri(path: Path) -> str:
+    """``file:`` URI of a path, every character of its name escaped (``%``, ``?``, ``#``, spaces)."""
+    import os
+
+    return Path(os.path.abspath(path)).as_uri()
+
+
 def sqlite_reader(path: Path) -> Any:
     """A plain ``sqlite3`` connection to the existing SQLite file at ``path``, for reading (autocommit: each
     statement sees what is committed when it starts), without importing SQLAlchemy."""
-    import os
     import sqlite3
 
-    conn = sqlite3.connect(f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, isolation_level=None,
-                           check_same_thread=False, timeout=LOCK_WAIT)
+    conn = sqlite3.connect(f"{_file_uri(path)}?mode=rw", uri=True, isolation_level=None, check_same_thread=False,
+                           timeout=LOCK_WAIT)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
 
 def is_current(path: Path) -> bool:
-    """Whether the SQLite file at ``path`` has had every migration (then opening it needs no engine)."""
+    """Whether the SQLite file at ``path`` has had every migration (then opening it needs no engine). A file
+    holding tables but no ``_kb_migrations`` is another program's database: refused, never changed."""
     import sqlite3
 
     try:
@@ -241,7 +256,11 @@ def is_current(path: Path) -> bool:
     except sqlite3.Error:
         return False
     try:
-        done = {row[0] for row in conn.execute("SELECT name FROM _kb_migrations")}
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "_kb_migrations" not in tables:
+            raise KBError(f"database {str(path)!r} holds tables kb did not make ({', '.join(sorted(tables)[:3])}"
+                          f"{', ...' if len(tables) > 3 else ''}); give a new file's path, or an empty one")
+        done = {row[0] for row in conn.execute("SELECT name FROM _kb_migrations")} if tables else set()
     except sqlite3.Error:
         return False
     finally:
@@ -271,6 +290,9 @@ def migrate(engine: Any) -> list[str]:
         conn.exec_driver_sql(
             "CREATE TABLE IF NOT EXISTS _kb_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
+        # the write lock before reading what is done: commands migrating at once take turns, and the second
+        # finds the first's work (a write that changes nothing starts the write transaction)
+        conn.exec_driver_sql("DELETE FROM _kb_migrations WHERE 0")
         done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _kb_migrations")}
         for name, step in MIGRATIONS:
             if name in done:

@@ -63,6 +63,9 @@ def _check_text(unit: str, text: str) -> None:
         if power is None or abs(float(power.strip("() ").replace(" ", ""))) > MAX_EXPONENT:
             raise UnitError(f"unit {_quoted(unit)}: a power must be a number of at most {MAX_EXPONENT} (units are "
                             "written like 'm^2' or 's^-1')")
+    # W^9^9^9 is W^(9^(9^9)): each power a small number, the whole beyond computing ((W^2)^3 is fine)
+    if re.search(r"(?:\^|\*\*)\s*(?:\(\s*[-+]?\s*[0-9.]+\s*\)|[-+]?\s*[0-9.]+)\s*(?:\^|\*\*)", text):
+        raise UnitError(f"unit {_quoted(unit)}: a power of a power; write one power, e.g. 'm^2' or '(m^2)^3'")
 
 
 @functools.lru_cache(maxsize=4096)

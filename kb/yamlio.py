@@ -41,6 +41,8 @@ class YList(list):  # type: ignore[type-arg]
 
 
 _MAX_REPEATS = 100_000  # values reached again through aliases ("billion laughs"); a file's own size is free
+_MAX_REPEATED_TEXT = 16 << 20  # characters of text reached again through aliases
+MAX_DEPTH = 100  # lists and mappings in one another (kb's files nest a few deep; Python's stack, about 1000)
 
 
 class _Converter:
@@ -52,6 +54,7 @@ class _Converter:
         self.where = where
         self.scalar, self.sequence, self.mapping = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
         self.visits = self.distinct = 0  # values made, and values in distinct collections
+        self.repeated_text = 0  # characters of long texts made again through aliases
         self.done: set[int] = set()  # collections made once
         self.open: set[int] = set()  # collections being made (an alias to one is a cycle)
 
@@ -63,8 +66,16 @@ class _Converter:
         if kind is self.scalar:
             if not node.style and node.value in _NULLS:  # plain (libyaml says "", the Python parser None)
                 return None
+            if len(node.value) > 1000:  # a long text reached again through an alias counts by its length
+                if id(node) in self.done:
+                    self.repeated_text += len(node.value)
+                    if self.repeated_text > _MAX_REPEATED_TEXT:
+                        raise FileFormatError("aliases repeat more than 16 MB of text", where=self._at(node))
+                self.done.add(id(node))
             return node.value
         key = id(node)
+        if len(self.open) >= MAX_DEPTH:
+            raise FileFormatError(f"values are nested more than {MAX_DEPTH} deep", where=self._at(node))
         if key in self.open:
             raise FileFormatError("an alias refers to the value that contains it", where=self._at(node))
         size = len(node.value) + 1
@@ -235,6 +246,8 @@ def read_yaml(path: Path, *, label: str | None = None) -> Any:
     text = read_text(path, where)
     try:
         node = yaml.compose(text, Loader=_loader())
+    except RecursionError:  # PyYAML without libyaml composes in Python
+        raise FileFormatError(f"values are nested more than {MAX_DEPTH} deep", where=where) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -79,6 +79,38 @@ def test_caching_is_turned_off_by_any_case_of_off(tmp_path, word):
     assert not (CHECKOUT / word).exists()
 
 
+def test_a_fifo_or_a_deeply_nested_cache_is_no_cache(tmp_path):
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    query = ("query", "gradient_bandwidth", "-s", "b200-500k-nvl72")
+    assert kb(db, cache, *query).returncode == 0
+    (saved,) = cache.glob("units-*.json")
+    saved.write_text("[" * 200_000 + "]" * 200_000)
+    r = kb(db, cache, *query)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "gradient_bandwidth [b200-500k-nvl72] = 292 Tbps\n", "")
+    saved.unlink()
+    os.mkfifo(saved)  # opening it for reading would wait for a writer forever
+    r = subprocess.run([sys.executable, "-m", "kb", "--db", str(db), *query], capture_output=True, text=True,
+                       cwd=CHECKOUT, env={**os.environ, "KB_CACHE_DIR": str(cache)}, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "gradient_bandwidth [b200-500k-nvl72] = 292 Tbps\n"), r.stderr
+
+
+def test_a_cache_others_may_write_is_not_used(tmp_path):
+    """As ssh treats its keys: a cache file or folder that another user may write is not trusted."""
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    query = ("query", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--unit", "TB/s")
+    assert kb(db, cache, *query).returncode == 0
+    (saved,) = cache.glob("units-*.json")
+    value = json.loads(saved.read_text())["value"]
+    value["TB/s"] = [1e12, *value["TB/s"][1:]]
+    saved.write_text(sealed(value))
+    for where, mode in ((saved, 0o666), (cache, 0o777)):
+        where.chmod(mode)
+        r = kb(db, cache, *query)
+        assert r.stdout == "gradient_bandwidth [b200-500k-nvl72] = 36.5 TB/s\n", (oct(mode), r.stdout)
+        where.chmod(0o600 if where == saved else 0o700)
+    assert json.loads(saved.read_text())["value"]["TB/s"][0] == 8e12  # what pint said replaced the untrusted one
+
+
 def test_a_cache_path_that_is_a_file_is_no_cache(tmp_path):
     db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
     cache.write_text("a file, not a folder")

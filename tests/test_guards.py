@@ -150,6 +150,11 @@ def test_rounding_half_up_and_rolling_over(formatted: str, expected: str) -> Non
         (b"a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
          b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
          b"f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n", "aliases expand to too many values"),
+        (b"sources: " + b"[" * 400 + b"]" * 400 + b"\n", "facts/bad.yaml:1: values are nested more than 100 deep"),
+        (b"sources: " + b"{a: " * 600 + b"1" + b"}" * 600 + b"\n", "values are nested more than 100 deep"),
+        (b"sources:\n  - {id: s, title: &t '" + b"x" * 2_000_000 + b"'}\nentities:\n"
+         + b"".join(b"  - {id: e%d, kind: other, name: *t}\n" % i for i in range(10)),
+         "facts/bad.yaml:2: aliases repeat more than 16 MB of text"),
     ],
 )
 def test_hostile_yaml_is_one_line_error(root: Path, content: bytes, expected: str) -> None:

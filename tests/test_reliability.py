@@ -5,6 +5,7 @@ subprocesses where processes race or are killed."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import stat
@@ -24,6 +25,12 @@ from kb.creation import Made, create, discard
 def kb_process(root: Path, db: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "kb", "--root", str(root), "--db", str(db), *args], cwd=CHECKOUT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_kb(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command on the shipped project, in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "kb", "--db", str(db), *args], cwd=CHECKOUT, capture_output=True,
+                          text=True, timeout=300)
 
 
 def count(db: Path, sql: str) -> int:
@@ -202,3 +209,32 @@ def test_a_new_database_in_wal_mode_written_to_since_is_kept(tmp_path: Path) -> 
     conn.close()  # the last connection checkpoints the log into the file
     discard(made)
     assert made.path.is_file() and count(made.path, "SELECT count(*) FROM t") == 1000
+
+
+@pytest.mark.parametrize("name", ["team%20kb.sqlite", "kb?v=1.sqlite", "a#b.sqlite"])
+def test_a_database_name_with_url_characters_is_the_file_written(tmp_path: Path, name: str) -> None:
+    """A name SQLAlchemy would read as URL syntax ('%20' as a space, '?' as options) is the file read and written."""
+    db, twin = tmp_path / name, tmp_path / "team kb.sqlite"
+    made = run_kb(db, "facts", "h100-sxm")
+    assert made.returncode == 0, made.stderr
+    shutil.copy(db, twin)
+    added = run_kb(db, "add", "fact", "h100-sxm", "tdp", "703", "W", "--source", "nvidia-h100-product-page")
+    assert added.returncode == 0, added.stderr
+    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT count(*) FROM fact WHERE value = 703").fetchone() == (1,)
+    conn.close()
+    with sqlite3.connect(twin) as conn:
+        assert conn.execute("SELECT count(*) FROM fact WHERE value = 703").fetchone() == (0,)
+    conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_another_programs_database_is_refused_and_unchanged(tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.close()
+    before = db.read_bytes()
+    r = run_kb(db, "facts")
+    assert r.returncode == 1 and "holds tables kb did not make (users)" in r.stderr and "Traceback" not in r.stderr
+    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]

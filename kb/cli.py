@@ -164,12 +164,15 @@ def emit_json(data: Any) -> None:
 @click.group(cls=KBGroup)
 @click.option("--root", envvar="KB_ROOT", type=click.Path(file_okay=False), help="Project root (has schema/, facts/, queries/ ...). Env: KB_ROOT.")
 @click.option("--db", envvar="KB_DB", type=click.Path(dir_okay=False), default="kb.sqlite", show_default=True,
-              help="The database: a SQLite file (created with the shipped facts if missing) or a PostgreSQL URL, "
+              help="The database: a SQLite file (created with the project's facts/ if missing) or a PostgreSQL URL, "
               "postgresql://USER@HOST:PORT/NAME (an empty database gets the schema and shipped facts). Env: KB_DB.")
 @click.version_option(package_name="ai-compute-kb")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, db: str) -> None:
-    """A knowledge base of sourced facts about AI compute, with derived-quantity queries."""
+    """A knowledge base of sourced facts about AI compute, with derived-quantity queries.
+
+    Env: KB_CACHE_DIR, where kb remembers units between commands (default ~/.cache/kb; off to turn it off).
+    """
     try:
         ctx.obj = Project.open(root, db)
         ctx.obj.remember_reads = True  # a command is short: one state of the database, read once

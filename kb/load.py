@@ -89,6 +89,9 @@ class _Pending:
     """
 
     def __init__(self, store: Store, strict: bool = False, record_now: bool = False) -> None:
+        from . import units
+
+        units.ask_pint_only()  # what is stored (SI values, append-only) never rests on the cache
         self.store = store
         self.strict = strict
         self.record_now = record_now  # new rows are recorded now, whatever recorded_at the input gives

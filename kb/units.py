@@ -184,6 +184,16 @@ class UnitFacts:
 
 _remembered: dict[str, UnitFacts] | None = None
 _learned: dict[str, UnitFacts] = {}
+_pint_only = False  # set for a write: nothing stored rests on the cache
+
+
+def ask_pint_only() -> None:
+    """From now on in this process every unit is asked of pint (a write stores SI values in an append-only
+    history: they must not rest on a cache file that could have been changed)."""
+    global _pint_only
+    if not _pint_only:
+        _pint_only = True
+        unit_facts.cache_clear()
 
 
 @functools.cache
@@ -234,7 +244,7 @@ def unit_facts(unit: str) -> UnitFacts:
     if not text:
         return UnitFacts(1.0, Dimension(), "dimensionless", "")
     _check_text(unit, text)
-    known = _from_cache().get(text)
+    known = None if _pint_only else _from_cache().get(text)
     if known is not None:
         return known
     facts = _ask_pint(unit)

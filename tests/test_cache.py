@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,23 @@ def test_kb_check_finds_a_cache_that_disagrees_with_pint_and_removes_it(tmp_path
     right = kb(db, cache, "query", "gradient_bandwidth", "-s", "b200-500k-nvl72", "--unit", "TB/s")
     assert right.stdout == "gradient_bandwidth [b200-500k-nvl72] = 36.5 TB/s\n"
     assert kb(db, cache, "check").returncode == 0
+
+
+def test_a_write_never_stores_what_a_cache_says(tmp_path):
+    """SI values go into an append-only history: kb add and kb load ask pint, whatever the cache says."""
+    db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
+    assert kb(db, cache, "query", "power_for_chips", "-s", "aws-new-carlisle").returncode == 0
+    (saved,) = cache.glob("units-*.json")
+    value = json.loads(saved.read_text())["value"]
+    value["W"] = [1.001, *value["W"][1:]]
+    saved.write_text(sealed(value))
+    r = kb(db, cache, "add", "fact", "h100-sxm", "tdp", "650", "W", "--source", "nvidia-h100-product-page")
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT si_value FROM fact WHERE entity = 'h100-sxm' AND property = 'tdp' AND value = 650"
+                            ).fetchall() == [(650.0,)]
+    conn.close()
+    assert json.loads(saved.read_text())["value"]["W"][0] == 1.0  # and the cache now says what pint said
 
 
 def test_an_unwritable_cache_folder_is_no_cache(tmp_path):

@@ -198,19 +198,21 @@ LOCK_WAIT = 60.0
 
 def sqlite_engine(path: Path) -> Any:
     """A SQLAlchemy engine for the SQLite file at ``path``, foreign keys on (not migrated)."""
+    import sqlite3
+
     from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import QueuePool
 
     if path.exists() and path.is_dir():
         raise KBError(f"database path {str(path)!r} is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     uri = _file_uri(path)  # not sqlite:///{path}: SQLAlchemy would read '%20' or '?' in a file's name as URL syntax
-    engine = create_engine("sqlite://", creator=lambda: _sqlite3().connect(uri, uri=True, timeout=LOCK_WAIT,
-                                                                             check_same_thread=False))
+    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT,
+                                                                         check_same_thread=False),
+                           poolclass=QueuePool)  # a file's pool, as sqlite:///{path} gets (not the in-memory one's)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        import sqlite3
-
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys = ON")
         try:  # write-ahead logging: a long read (kb sql, kb serve) never locks out a writer
@@ -220,12 +222,6 @@ def sqlite_engine(path: Path) -> Any:
         cur.close()
 
     return engine
-
-
-def _sqlite3() -> Any:
-    import sqlite3
-
-    return sqlite3
 
 
 def _file_uri(path: Path) -> str:

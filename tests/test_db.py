@@ -127,3 +127,21 @@ def test_missing_migrations_are_applied_on_open(store, db, root):
     assert names == [name for name, _ in kbdb.MIGRATIONS]
     assert after == sorted(triggers)
     assert len(reopened.claims()) == 11
+
+
+def test_a_sqlite_engine_pools_as_for_a_file(tmp_path):
+    """The engine connects by an escaped file: URI (creator=...), which SQLAlchemy would otherwise pool as an
+    in-memory database: one connection per thread, shared by a transaction and a read nested in it."""
+    from kb import db
+
+    engine = db.sqlite_engine(tmp_path / "a%20b.sqlite")
+    try:
+        assert type(engine.pool).__name__ == "QueuePool"
+        with engine.begin() as outer:
+            outer.exec_driver_sql("CREATE TABLE t (x)")
+            outer.exec_driver_sql("INSERT INTO t VALUES (1)")
+            with engine.connect() as inner:  # another connection: it does not see the uncommitted row
+                assert inner.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+        assert (tmp_path / "a%20b.sqlite").exists() and not (tmp_path / "a b.sqlite").exists()
+    finally:
+        engine.dispose()

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 
 
+MAX_CHAIN = 100  # queries using queries (Python's stack holds about 300 of them)
+
+
 @dataclass
 class Leaf:
     key: str
@@ -152,6 +155,9 @@ class Evaluator:
             raise EvaluationError(f"queries depend on each other in a cycle: {cycle}")
         if key in self._nodes:
             return self._nodes[key]
+        if len(stack) >= MAX_CHAIN:
+            raise EvaluationError(f"query {stack[0][0]} depends on a chain of more than {MAX_CHAIN} queries (through "
+                                  f"{query}); a chain that long is not an estimate anyone can check")
         q = self.catalog.query(query)
         self.catalog.scenario(scenario)
         bindings = effective_bindings(self.catalog.scenarios, scenario)

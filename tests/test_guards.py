@@ -441,3 +441,17 @@ def test_check_lists_every_query_problem(root: Path) -> None:
     assert "query uses_bad uses a query with errors" in out
     code, _, err = kb(root, "queries")  # every other command stays strict: the first error, one line
     assert code == 1 and "query bad_one" in err
+
+
+def test_a_very_long_chain_of_queries_is_one_line_error(root: Path) -> None:
+    """q499 uses q498 ... uses q0: past 100 links a one-line error (500 was a RecursionError traceback)."""
+    lines = ["queries:", "  - {name: q0, description: d, unit: W, formula: p, inputs: {p: {unit: W}}}"]
+    lines += [f"  - {{name: q{i}, description: d, unit: W, formula: x, inputs: {{x: {{query: q{i - 1}}}}}}}"
+              for i in range(1, 500)]
+    (root / "queries" / "chain.yaml").write_text("\n".join(lines) + "\n")
+    (root / "scenarios" / "chain.yaml").write_text(
+        "scenarios:\n  - name: chain\n    description: d\n    bindings:\n      p: {value: '1 W', reason: r}\n")
+    assert kb(root, "query", "q99", "-s", "chain")[:2] == (0, "q99 [chain] = 1 W\n")  # 100 queries
+    code, _, err = kb(root, "query", "q499", "-s", "chain")
+    assert code == 1 and err == ("Error: query q499 depends on a chain of more than 100 queries (through q399); a chain "
+                                 "that long is not an estimate anyone can check\n")

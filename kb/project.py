@@ -119,12 +119,11 @@ class Project:
 
             if self.db_url:
                 self._store = Store.open(self.db_url, self.root, load_shipped=self.load_shipped)
-                self._store.remember = self.remember_reads
-                return self._store
-            if not self.db_path.exists():
-                self._created = [p for p in self.db_path.parents if not p.exists()]  # folders, the deepest first
-            self._store = Store.open(self.db_path, self.root, load_shipped=self.load_shipped)
-        self._store.remember = self.remember_reads
+            else:
+                if not self.db_path.exists():
+                    self._created = [p for p in self.db_path.parents if not p.exists()]  # folders, deepest first
+                self._store = Store.open(self.db_path, self.root, load_shipped=self.load_shipped)
+            self._store.remember = self.remember_reads
         return self._store
 
     def refuse_database(self, path: Path, option: str) -> None:

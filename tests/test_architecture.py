@@ -131,13 +131,13 @@ def test_a_query_on_an_existing_database_imports_no_orm_and_once_its_units_are_k
     """Cold start: SQLModel and pydantic (about 80 ms) are for creating and writing, SQLAlchemy (about 120 ms)
     for writing; a SQLite read uses sqlite3. pint and its registry (about 150 ms) are asked only about a unit
     not seen before (kb.cache): the first query asks, the next does not, and without a cache every one does."""
+    import os
     import subprocess
     import sys
 
     db, cache = tmp_path / "kb.sqlite", tmp_path / "cache"
     assert subprocess.run([sys.executable, "-m", "kb", "--db", str(db), "facts"], capture_output=True,
-                          cwd=KB_DIR.parent, env={**__import__("os").environ, "KB_CACHE_DIR": str(cache)}
-                          ).returncode == 0
+                          cwd=KB_DIR.parent, env={**os.environ, "KB_CACHE_DIR": str(cache)}).returncode == 0
     assert _modules_a_query_imports(db, cache) in ("[]", "['pint']")  # the query's units beyond the facts'
     assert _modules_a_query_imports(db, cache) == "[]"
     assert _modules_a_query_imports(db, "off") == "['pint']"
